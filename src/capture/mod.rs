@@ -1,0 +1,163 @@
+//! Frames in: pcap and pcapng files (read with pcap-parser through a buffered reader),
+//! `.gz` input (inflated on its own thread), standard input (`-`), and several files merged
+//! by timestamp into one stream of frames.
+//!
+//! Owns: file format detection, per-interface link type and timestamp resolution, frame
+//! numbering (1-based, as Wireshark), and the per-file facts the report needs (format,
+//! link types, snaplen, truncation point, interface drop counts). A damaged file is not an
+//! error once its header was read: reading stops, the damage is recorded in [`FileInfo`],
+//! and the frames before it are analysed. Only "cannot open / not a capture" is an `Err`.
+
+use crate::types::{FrameRef, Ts};
+use serde::Serialize;
+
+mod reader;
+pub use reader::{CaptureReader, MergedReader};
+
+/// Link-layer header types (LINKTYPE_* values as stored in pcap/pcapng files).
+pub mod linktype {
+    pub const NULL: u32 = 0;
+    pub const ETHERNET: u32 = 1;
+    pub const PPP: u32 = 9;
+    pub const RAW: u32 = 101;
+    pub const LOOP: u32 = 108;
+    pub const LINUX_SLL: u32 = 113;
+    pub const IPV4: u32 = 228;
+    pub const IPV6: u32 = 229;
+    pub const LINUX_SLL2: u32 = 276;
+    /// DLT_RAW as some BSDs write it into pcap files.
+    pub const RAW_BSD12: u32 = 12;
+    pub const RAW_BSD14: u32 = 14;
+    pub const PPP_ETHER: u32 = 51;
+}
+
+/// Where one frame sits in a [`Batch`], and what the capture said about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameMeta {
+    pub id: FrameRef,
+    pub ts: Ts,
+    /// LINKTYPE_* of the interface the frame was captured on.
+    pub link: u32,
+    /// Length on the wire; larger than the captured length when the snaplen cut it.
+    pub orig_len: u32,
+    off: u32,
+    len: u32,
+}
+
+/// A borrowed frame: metadata plus the captured bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub id: FrameRef,
+    pub ts: Ts,
+    pub link: u32,
+    pub orig_len: u32,
+    pub data: &'a [u8],
+}
+
+/// Frames read in one go, their bytes packed in one buffer (one allocation per batch,
+/// not per frame).
+#[derive(Debug, Default, Clone)]
+pub struct Batch {
+    buf: Vec<u8>,
+    frames: Vec<FrameMeta>,
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.frames.clear();
+    }
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+    /// Append a frame (copies `data`).
+    pub fn push(&mut self, id: FrameRef, ts: Ts, link: u32, orig_len: u32, data: &[u8]) {
+        let off = self.buf.len() as u32;
+        self.buf.extend_from_slice(data);
+        self.frames.push(FrameMeta {
+            id,
+            ts,
+            link,
+            orig_len,
+            off,
+            len: data.len() as u32,
+        });
+    }
+    pub fn get(&self, i: usize) -> Option<Frame<'_>> {
+        let m = self.frames.get(i)?;
+        let data = self.buf.get(m.off as usize..(m.off + m.len) as usize)?;
+        Some(Frame {
+            id: m.id,
+            ts: m.ts,
+            link: m.link,
+            orig_len: m.orig_len,
+            data,
+        })
+    }
+    pub fn iter(&self) -> impl Iterator<Item = Frame<'_>> + '_ {
+        (0..self.frames.len()).filter_map(move |i| self.get(i))
+    }
+}
+
+/// What the report says about one input file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileInfo {
+    pub path: String,
+    /// "pcap", "pcap-ns" (nanosecond pcap), or "pcapng".
+    pub format: String,
+    /// Input was gzip-compressed.
+    pub gzip: bool,
+    pub frames: u64,
+    /// Every link type seen (LINKTYPE_* numbers), in order of first appearance.
+    pub link_types: Vec<u32>,
+    /// Snapshot length from the file header (pcap) or the largest IDB snaplen (pcapng); 0 = unlimited.
+    pub snaplen: u32,
+    /// Frames whose captured length is shorter than the original length.
+    pub snaplen_cut_frames: u64,
+    pub first_ts: Option<Ts>,
+    pub last_ts: Option<Ts>,
+    /// Set when the file ends in the middle of a record or has a damaged block.
+    pub truncated: Option<Truncation>,
+    /// Sum of pcapng Interface Statistics Block `isb_ifdrop` counters, when present.
+    pub interface_drops: Option<u64>,
+    /// Number of pcapng packet comments (kept, not shown).
+    pub comments: u64,
+    /// Timestamps that went backwards relative to the previous frame in this file.
+    pub ts_backwards: u64,
+}
+
+/// Where and why reading a file stopped early.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Truncation {
+    /// Last frame read completely before the damage (0 if none).
+    pub after_frame: u64,
+    /// Byte offset in the (decompressed) file where reading stopped.
+    pub byte_offset: u64,
+    pub detail: String,
+}
+
+/// Why a capture could not be read at all. (Damage after the header is not an error.)
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: is a directory, not a capture file")]
+    IsDirectory { path: String },
+    #[error("{path}: empty file, not a capture")]
+    Empty { path: String },
+    #[error("{path}: not a pcap or pcapng capture ({detail})")]
+    NotACapture { path: String, detail: String },
+}

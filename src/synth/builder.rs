@@ -1,0 +1,1 @@
+//! Packet and file writers. (Stub: to be implemented.)
