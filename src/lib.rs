@@ -5,15 +5,15 @@
 //! modules above it in this list.
 #![forbid(unsafe_code)]
 
-pub mod types;
 pub mod capture;
-pub mod decode;
-pub mod sdp;
-pub mod sip;
-pub mod rtp;
+pub mod cli;
 pub mod correlate;
-pub mod rules;
+pub mod decode;
 pub mod engine;
 pub mod report;
+pub mod rtp;
+pub mod rules;
+pub mod sdp;
+pub mod sip;
 pub mod synth;
-pub mod cli;
+pub mod types;

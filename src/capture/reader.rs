@@ -20,7 +20,11 @@ impl CaptureReader {
 
     /// Append up to `max_frames` frames to `batch`. Returns `Ok(false)` once the input is
     /// exhausted (or damaged: see [`FileInfo::truncated`]) and nothing was appended.
-    pub fn next_batch(&mut self, batch: &mut Batch, max_frames: usize) -> Result<bool, CaptureError> {
+    pub fn next_batch(
+        &mut self,
+        batch: &mut Batch,
+        max_frames: usize,
+    ) -> Result<bool, CaptureError> {
         let _ = (batch, max_frames);
         Ok(false)
     }
@@ -42,12 +46,19 @@ impl MergedReader {
         let multi = paths.len() > 1;
         let mut readers = Vec::new();
         for (i, p) in paths.iter().enumerate() {
-            readers.push(CaptureReader::open(p, if multi { (i + 1) as u16 } else { 0 })?);
+            readers.push(CaptureReader::open(
+                p,
+                if multi { (i + 1) as u16 } else { 0 },
+            )?);
         }
         Ok(MergedReader { readers })
     }
 
-    pub fn next_batch(&mut self, batch: &mut Batch, max_frames: usize) -> Result<bool, CaptureError> {
+    pub fn next_batch(
+        &mut self,
+        batch: &mut Batch,
+        max_frames: usize,
+    ) -> Result<bool, CaptureError> {
         let mut any = false;
         for r in &mut self.readers {
             any |= r.next_batch(batch, max_frames)?;

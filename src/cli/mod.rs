@@ -1,4 +1,275 @@
-//! Command line (stub).
+//! Command line: clap definitions and the subcommands (analyze, rules, explain, synth).
+//! Turns arguments into engine/rules configuration, runs the library, picks the sink and
+//! maps the outcome to an exit code: 0 ok, 1 a finding at or above `--fail-on`, 2 usage,
+//! I/O or "not a capture" errors. A closed stdout (broken pipe) is not an error.
+
+use crate::engine::{self, Config, Progress};
+use crate::report;
+use crate::rules::{self, Selection, Severity, Thresholds};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sipscope",
+    version,
+    about = "Passive SIP/RTP analyzer: rebuilds calls, registrations and RTP streams from captures and explains what is wrong, citing frames",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    /// Human-readable report.
+    Text,
+    /// One JSON document (schema in docs/json.md).
+    Json,
+    /// `tshark -q -z rtp,streams` layout, for diffing against Wireshark.
+    TsharkRtp,
+    /// `tshark -q -z sip,stat` layout.
+    TsharkSip,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AnalyzeArgs {
+    /// Capture files (pcap, pcapng, optionally .gz); several are merged by time; `-` reads stdin.
+    #[arg(required = true, value_name = "CAPTURE")]
+    pub captures: Vec<String>,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Only find RTP announced in SDP (default: also use the RTP heuristic, like
+    /// `tshark -o rtp.heuristic_rtp:TRUE`).
+    #[arg(long)]
+    pub no_heuristic_rtp: bool,
+    /// Exit with code 1 when a finding at or above this severity exists.
+    #[arg(long, value_enum, value_name = "SEVERITY")]
+    pub fail_on: Option<FailOn>,
+    /// Thresholds file (TOML).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Run only these rules or families (comma-separated ids, e.g. `sip,qos.loss`).
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub rules: Vec<String>,
+    /// Do not run these rules or families.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub disable: Vec<String>,
+    /// Colour in the text report.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+    /// Show digest usernames in the output (secrets such as digest responses and SDP
+    /// crypto keys are never stored).
+    #[arg(long)]
+    pub show_usernames: bool,
+    /// Never show a progress bar.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Analyse captures: calls, registrations, RTP streams and findings.
+    Analyze(AnalyzeArgs),
+    /// List every diagnosis rule (id, severity, title).
+    Rules,
+    /// Explain one rule: what it detects, why it matters, how to fix it, thresholds.
+    Explain {
+        /// Rule id, e.g. `sip.call-failed`.
+        rule: String,
+    },
+    /// Generate captures with the deterministic capture builder.
+    Synth {
+        #[command(subcommand)]
+        what: SynthCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SynthCommand {
+    /// Write every fixture scenario (capture + expect.json) into DIR.
+    Fixtures { dir: PathBuf },
+}
+
+/// Run the binary; returns the process exit code.
 pub fn main_exit_code() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return 0;
+            }
+            eprintln!("sipscope: error: {e:#}");
+            2
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Analyze(a) => analyze(a),
+        Command::Rules => {
+            let mut out = std::io::stdout().lock();
+            for r in rules::registry() {
+                let m = r.meta();
+                writeln!(out, "{:<36} {:<8} {}", m.id, m.severity.as_str(), m.title)?;
+            }
+            Ok(0)
+        }
+        Command::Explain { rule } => {
+            let Some(r) = rules::registry().iter().find(|r| r.meta().id == rule) else {
+                eprintln!("sipscope: error: no rule named {rule:?} (see `sipscope rules`)");
+                return Ok(2);
+            };
+            let m = r.meta();
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{} ({})\n{}\n", m.id, m.severity.as_str(), m.title)?;
+            writeln!(out, "Why it matters:\n  {}\n", m.explanation)?;
+            writeln!(out, "How to fix it:\n  {}\n", m.remediation)?;
+            writeln!(out, "Thresholds and defaults:\n  {}", m.thresholds)?;
+            Ok(0)
+        }
+        Command::Synth { what } => match what {
+            SynthCommand::Fixtures { dir } => {
+                std::fs::create_dir_all(&dir)?;
+                for p in crate::synth::write_fixtures(&dir)? {
+                    println!("{}", p.display());
+                }
+                Ok(0)
+            }
+        },
+    }
+}
+
+fn load_thresholds(path: &Option<PathBuf>) -> anyhow::Result<Thresholds> {
+    match path {
+        None => Ok(Thresholds::default()),
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        }
+    }
+}
+
+fn analyze(a: AnalyzeArgs) -> anyhow::Result<i32> {
+    let thresholds = load_thresholds(&a.config)?;
+    let cfg = Config {
+        threads: a.threads,
+        heuristic_rtp: !a.no_heuristic_rtp,
+        ..Config::default()
+    };
+    let progress = Progress::default();
+    let show_bar = !a.quiet && std::io::stderr().is_terminal();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let analysis = std::thread::scope(|s| {
+        let bar = show_bar.then(|| {
+            s.spawn(|| {
+                let pb = indicatif::ProgressBar::new(0);
+                pb.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:30} {bytes}/{total_bytes} {msg} ETA {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                let start = std::time::Instant::now();
+                while !done.load(Ordering::Relaxed) {
+                    pb.set_length(progress.total_bytes.load(Ordering::Relaxed));
+                    pb.set_position(progress.bytes.load(Ordering::Relaxed));
+                    let frames = progress.frames.load(Ordering::Relaxed);
+                    let secs = start.elapsed().as_secs_f64().max(1e-3);
+                    pb.set_message(format!(
+                        "{frames} packets, {:.1} M packets/s",
+                        frames as f64 / secs / 1e6
+                    ));
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                pb.finish_and_clear();
+            })
+        });
+        let r = engine::analyze_paths(&a.captures, &cfg, Some(&progress));
+        done.store(true, Ordering::Relaxed);
+        if let Some(b) = bar {
+            let _ = b.join();
+        }
+        r
+    })?;
+    let sel = Selection {
+        only: a.rules.clone(),
+        disable: a.disable.clone(),
+    };
+    let findings = rules::run(&analysis, &thresholds, &sel);
+    let worst = findings.iter().map(|f| f.severity).max();
+    let rep = report::build(&analysis, findings, !a.show_usernames);
+    let color = match a.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => a.output.is_none() && std::io::stdout().is_terminal(),
+    };
+    let text = match a.format {
+        Format::Text => report::render_text(&rep, color),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&rep)?;
+            s.push('\n');
+            s
+        }
+        Format::TsharkRtp => report::render_rtp_streams(&rep),
+        Format::TsharkSip => report::render_sip_stat(&rep),
+    };
+    match &a.output {
+        Some(p) => std::fs::write(p, text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    let threshold = a.fail_on.map(|f| match f {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    });
+    Ok(match (threshold, worst) {
+        (Some(t), Some(w)) if w >= t => 1,
+        _ => 0,
+    })
 }

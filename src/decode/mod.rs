@@ -74,11 +74,18 @@ pub enum Decoded<'a> {
     },
     Fragment(Fragment<'a>),
     /// ARP, LLDP, STP, ...: not IP, nothing to analyse (not an error).
-    NonIp { ethertype: u16 },
-    UnsupportedLink { link: u32 },
+    NonIp {
+        ethertype: u16,
+    },
+    UnsupportedLink {
+        link: u32,
+    },
     /// A header was cut short or invalid. `reason` is a stable id such as
     /// `decode.ipv4_truncated`, `decode.bad_ip_version`, `decode.tcp_header_length`.
-    Malformed { layer: crate::types::Layer, reason: &'static str },
+    Malformed {
+        layer: crate::types::Layer,
+        reason: &'static str,
+    },
 }
 
 /// A transport payload ready for protocol analysis.

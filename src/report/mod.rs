@@ -1,1 +1,14 @@
-//! (stub)
+//! One serde [`Report`] model built from the analysis and the findings; every sink (text,
+//! JSON, tshark-compatible tables) renders that model, so they cannot disagree.
+//!
+//! Owns: the JSON schema (`docs/json.md` documents it field by field; `schema_version`
+//! changes when a field changes meaning), relative times (seconds since the first frame,
+//! as Wireshark shows them), redaction and terminal-safe text.
+
+mod model;
+mod text;
+mod tshark;
+
+pub use model::{Report, build};
+pub use text::render_text;
+pub use tshark::{render_rtp_streams, render_sip_stat};

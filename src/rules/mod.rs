@@ -1,1 +1,206 @@
-//! (stub)
+//! The diagnosis: rules read the analysis model (never bytes) and emit [`Finding`]s with
+//! evidence. Each rule is a unit struct implementing [`Rule`] with static [`RuleMeta`];
+//! [`registry`] lists them all, and `sipscope rules`, `sipscope explain` and
+//! `docs/rules.md` are generated from it.
+
+use crate::correlate::Analysis;
+use crate::types::{FrameRef, Ts};
+use serde::Serialize;
+
+mod catalogue;
+pub use catalogue::registry;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Severity> {
+        match s {
+            "info" => Some(Severity::Info),
+            "warning" => Some(Severity::Warning),
+            "error" => Some(Severity::Error),
+            _ => None,
+        }
+    }
+}
+
+/// What a finding is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Subject {
+    Capture,
+    Call {
+        call_id: String,
+    },
+    Registration {
+        aor: String,
+        contact: String,
+    },
+    Stream {
+        ssrc: String,
+        src: String,
+        dst: String,
+    },
+    Host {
+        address: String,
+    },
+}
+
+/// One piece of proof: a frame, its time, and what it shows (the exact line or value).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evidence {
+    pub frame: Option<FrameRef>,
+    /// Seconds since the first frame of the capture.
+    pub time: Option<f64>,
+    pub what: String,
+}
+
+/// A diagnosed problem.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub severity: Severity,
+    pub subject: Subject,
+    /// One line with the measured numbers.
+    pub summary: String,
+    pub explanation: &'static str,
+    pub remediation: &'static str,
+    pub evidence: Vec<Evidence>,
+}
+
+/// Static description of a rule.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleMeta {
+    /// Stable id, `family.name`.
+    pub id: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub explanation: &'static str,
+    pub remediation: &'static str,
+    /// Thresholds and defaults, as text for `explain`.
+    pub thresholds: &'static str,
+}
+
+impl RuleMeta {
+    pub fn family(&self) -> &'static str {
+        self.id.split('.').next().unwrap_or(self.id)
+    }
+}
+
+/// Thresholds the rules use.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Thresholds {
+    /// Packet loss (percent) above which `qos.loss` fires.
+    pub loss_pct: f64,
+    /// Max jitter (ms) above which `qos.jitter` fires.
+    pub jitter_ms: f64,
+    /// MOS below which `qos.mos` fires.
+    pub mos: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            loss_pct: 1.0,
+            jitter_ms: 30.0,
+            mos: 3.6,
+        }
+    }
+}
+
+/// Inputs every check gets besides the model.
+pub struct Ctx<'a> {
+    pub analysis: &'a Analysis,
+    pub thresholds: &'a Thresholds,
+    /// The capture's first timestamp, for relative times.
+    pub t0: Ts,
+}
+
+impl Ctx<'_> {
+    pub fn rel(&self, ts: Ts) -> f64 {
+        (ts.secs_since(self.t0) * 1e6).round() / 1e6
+    }
+    pub fn ev(&self, frame: FrameRef, ts: Ts, what: impl Into<String>) -> Evidence {
+        Evidence {
+            frame: Some(frame),
+            time: Some(self.rel(ts)),
+            what: what.into(),
+        }
+    }
+}
+
+/// A diagnosis rule: metadata plus a pure check.
+pub trait Rule: Sync {
+    fn meta(&self) -> &'static RuleMeta;
+    fn check(&self, cx: &Ctx<'_>, out: &mut Vec<Finding>);
+}
+
+/// Which rules to run: ids or families to enable (empty = all) and to disable.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub only: Vec<String>,
+    pub disable: Vec<String>,
+}
+
+impl Selection {
+    fn matches(list: &[String], m: &RuleMeta) -> bool {
+        list.iter().any(|s| s == m.id || s == m.family())
+    }
+    pub fn wants(&self, m: &RuleMeta) -> bool {
+        (self.only.is_empty() || Self::matches(&self.only, m)) && !Self::matches(&self.disable, m)
+    }
+}
+
+/// Run the selected rules; findings sorted by severity (worst first), then subject, then rule.
+pub fn run(analysis: &Analysis, thresholds: &Thresholds, sel: &Selection) -> Vec<Finding> {
+    let cx = Ctx {
+        analysis,
+        thresholds,
+        t0: analysis.capture.first_ts.unwrap_or_default(),
+    };
+    let mut out = Vec::new();
+    for r in registry() {
+        if sel.wants(r.meta()) {
+            r.check(&cx, &mut out);
+        }
+    }
+    out.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.subject.cmp(&b.subject))
+            .then_with(|| a.rule.cmp(b.rule))
+    });
+    out
+}
+
+/// Make a Finding from a rule's metadata.
+pub fn finding(
+    meta: &'static RuleMeta,
+    subject: Subject,
+    summary: String,
+    evidence: Vec<Evidence>,
+) -> Finding {
+    Finding {
+        rule: meta.id,
+        severity: meta.severity,
+        subject,
+        summary,
+        explanation: meta.explanation,
+        remediation: meta.remediation,
+        evidence,
+    }
+}

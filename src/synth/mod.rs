@@ -8,3 +8,9 @@
 //! its inputs (seeded PRNG, no clock), so fixtures are byte-for-byte reproducible.
 
 pub mod builder;
+
+/// Write every fixture into `dir` (stub until the builder lands).
+pub fn write_fixtures(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let _ = dir;
+    Ok(Vec::new())
+}

@@ -196,7 +196,10 @@ pub fn is_unroutable(ip: &IpAddr) -> bool {
         }
         IpAddr::V6(a) => {
             let s = a.segments();
-            a.is_loopback() || a.is_unspecified() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80
+            a.is_loopback()
+                || a.is_unspecified()
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
         }
     }
 }
@@ -224,12 +227,23 @@ mod tests {
     #[test]
     fn frame_ref_serialises_as_number_or_file_number() {
         assert_eq!(serde_json::to_string(&FrameRef::new(0, 7)).unwrap(), "7");
-        assert_eq!(serde_json::to_string(&FrameRef::new(2, 7)).unwrap(), "\"2:7\"");
+        assert_eq!(
+            serde_json::to_string(&FrameRef::new(2, 7)).unwrap(),
+            "\"2:7\""
+        );
     }
 
     #[test]
     fn unroutable_ranges() {
-        for a in ["10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.1.1", "fd00::1", "fe80::1"] {
+        for a in [
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "fd00::1",
+            "fe80::1",
+        ] {
             assert!(is_unroutable(&a.parse().unwrap()), "{a}");
         }
         for a in ["8.8.8.8", "100.128.0.1", "172.32.0.1", "2001:db8::1"] {

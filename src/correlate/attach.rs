@@ -1,0 +1,174 @@
+//! Stream-to-call attachment: SDP endpoint match, NAT latching, host heuristics.
+
+use crate::sdp::Sdp;
+use crate::sip::state::SipCall;
+use crate::types::{Endpoint, Ts, is_unroutable};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+/// How a stream was attached to its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum Association {
+    /// Source or destination equals an address/port announced in the call's SDP.
+    Sdp,
+    /// The SDP announced an unroutable or other address; the media flows from/to the
+    /// address the signalling was observed from (NAT, latching).
+    Nat,
+    /// Only the hosts and timing match the call's signalling.
+    Heuristic,
+}
+
+/// The minimum a stream must tell the correlator.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamKey {
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+}
+
+/// One media endpoint announced in SDP: by which call, when.
+#[derive(Debug, Clone)]
+struct Announced {
+    call: usize,
+    ts: Ts,
+}
+
+/// Every audio/video/image endpoint announced in `sdp`.
+pub fn sdp_endpoints(sdp: &Sdp) -> Vec<Endpoint> {
+    sdp.media
+        .iter()
+        .filter(|m| m.port != 0)
+        .filter_map(|m| sdp.media_addr(m).map(|ip| Endpoint::new(ip, m.port)))
+        .collect()
+}
+
+/// The observed signalling addresses of each side of a call: (caller side, callee side).
+fn signalling_hosts(call: &SipCall) -> (Vec<IpAddr>, Vec<IpAddr>) {
+    let mut a = vec![call.caller.ip];
+    let mut b = vec![call.callee.ip];
+    for m in &call.messages {
+        // Requests from the caller side and responses to it keep the roles of the first INVITE.
+        if m.src.ip == call.caller.ip || m.dst.ip == call.callee.ip {
+            continue;
+        }
+        if m.dst.ip == call.caller.ip && !b.contains(&m.src.ip) {
+            b.push(m.src.ip);
+        }
+        if m.src.ip == call.callee.ip && !a.contains(&m.dst.ip) {
+            a.push(m.dst.ip);
+        }
+    }
+    (a, b)
+}
+
+/// Attach each stream to at most one call. Returns, per stream, `(call index, how)`.
+///
+/// Rules, in order: (1) exact SDP endpoint match on the stream's destination or source,
+/// preferring the call whose SDP was announced most recently before the stream started;
+/// (2) NAT: the stream flows between a host that signalled the call and an announced
+/// endpoint of the other side, or from a signalling host whose own SDP announced an
+/// unroutable address, while the call was up; (3) heuristic: both hosts signalled the
+/// call and the stream overlaps it in time.
+pub fn attach(calls: &[SipCall], streams: &[StreamKey]) -> Vec<Option<(usize, Association)>> {
+    let mut by_ep: HashMap<Endpoint, Vec<Announced>> = HashMap::new();
+    for (ci, call) in calls.iter().enumerate() {
+        for ex in &call.sdp {
+            for r in std::iter::once(&ex.offer).chain(ex.answer.iter()) {
+                for ep in sdp_endpoints(&r.sdp) {
+                    by_ep
+                        .entry(ep)
+                        .or_default()
+                        .push(Announced { call: ci, ts: r.ts });
+                }
+            }
+        }
+    }
+    let hosts: Vec<(Vec<IpAddr>, Vec<IpAddr>)> = calls.iter().map(signalling_hosts).collect();
+    // Grace after the call's last message: RTCP and the last RTP packets trail the BYE.
+    let grace = 5 * Ts::NS_PER_SEC;
+    let active = |ci: usize, s: &StreamKey| {
+        let c = &calls[ci];
+        s.first_ts.0 <= c.end.0.saturating_add(grace) && s.last_ts.0 >= c.start.0
+    };
+
+    streams
+        .iter()
+        .map(|s| {
+            // (1) SDP: the most recent announcement before the stream started (else the first).
+            let mut best: Option<&Announced> = None;
+            for ep in [s.dst, s.src] {
+                if let Some(list) = by_ep.get(&ep) {
+                    for a in list {
+                        if !active(a.call, s) {
+                            continue;
+                        }
+                        let better = match best {
+                            None => true,
+                            Some(b) => {
+                                let a_before = a.ts <= s.first_ts;
+                                let b_before = b.ts <= s.first_ts;
+                                (a_before && !b_before) || (a_before == b_before && a.ts > b.ts)
+                            }
+                        };
+                        if better {
+                            best = Some(a);
+                        }
+                    }
+                }
+                if best.is_some() {
+                    break;
+                }
+            }
+            if let Some(a) = best {
+                return Some((a.call, Association::Sdp));
+            }
+            // (2) NAT / (3) heuristic, over calls active at the time.
+            let mut heuristic = None;
+            for (ci, call) in calls.iter().enumerate() {
+                if !active(ci, s) {
+                    continue;
+                }
+                let (ha, hb) = &hosts[ci];
+                let src_a = ha.contains(&s.src.ip);
+                let src_b = hb.contains(&s.src.ip);
+                let dst_a = ha.contains(&s.dst.ip);
+                let dst_b = hb.contains(&s.dst.ip);
+                let announced_unroutable = call.sdp.iter().any(|ex| {
+                    std::iter::once(&ex.offer)
+                        .chain(ex.answer.iter())
+                        .any(|r| sdp_endpoints(&r.sdp).iter().any(|e| is_unroutable(&e.ip)))
+                });
+                let announced_other = |from_caller: bool, ep: &Endpoint| {
+                    call.sdp.iter().any(|ex| {
+                        std::iter::once(&ex.offer)
+                            .chain(ex.answer.iter())
+                            .filter(|r| r.from_caller == from_caller)
+                            .any(|r| sdp_endpoints(&r.sdp).contains(ep))
+                    })
+                };
+                // Media from a NATed side to what the other side announced, or back.
+                if (src_a && announced_other(false, &s.dst))
+                    || (src_b && announced_other(true, &s.dst))
+                    || (dst_a && announced_other(false, &s.src))
+                    || (dst_b && announced_other(true, &s.src))
+                {
+                    return Some((ci, Association::Nat));
+                }
+                if ((src_a && dst_b) || (src_b && dst_a)) && heuristic.is_none() {
+                    heuristic = Some((
+                        ci,
+                        if announced_unroutable {
+                            Association::Nat
+                        } else {
+                            Association::Heuristic
+                        },
+                    ));
+                }
+            }
+            heuristic
+        })
+        .collect()
+}

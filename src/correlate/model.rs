@@ -1,0 +1,149 @@
+//! The analysis model: what the capture contained, after correlation.
+
+use super::Association;
+use crate::capture::FileInfo;
+use crate::decode::ReassemblyStats;
+use crate::rtp::StreamSummary;
+use crate::rtp::events::DtmfEvent;
+use crate::rtp::mos::MosEstimate;
+use crate::rtp::rtcp::XrVoip;
+use crate::sip::state::{OutOfDialog, Registration, SipCall, SipStats};
+use crate::types::{Anomaly, Endpoint, FrameRef, Ts};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Where every frame of the capture went. The counters sum to `frames`.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Accounting {
+    pub frames: u64,
+    pub sip: u64,
+    /// CRLF keepalives on SIP flows.
+    pub sip_keepalive: u64,
+    pub rtp: u64,
+    pub rtcp: u64,
+    /// STUN (RFC 5389 magic cookie) on any UDP port.
+    pub stun: u64,
+    /// SIP over TLS (port 5061) and other encrypted signalling: counted, not analysed.
+    pub encrypted: u64,
+    pub other_udp: u64,
+    pub other_tcp: u64,
+    /// TCP segments without new payload (handshake, ACKs, FIN/RST, keepalives).
+    pub tcp_control: u64,
+    pub tcp_retransmission: u64,
+    /// TCP segments whose bytes were skipped (a gap, or the stream's buffer cap).
+    pub tcp_out_of_order: u64,
+    pub icmp: u64,
+    pub other_ip: u64,
+    pub non_ip: u64,
+    /// Fragments of an IP packet that was reassembled in a later frame.
+    pub ip_fragment: u64,
+    /// Fragments of packets that never completed (expired, evicted or at end of input).
+    pub ip_fragment_incomplete: u64,
+    pub unsupported_link: u64,
+    /// Malformed frames by reason id (`decode.ipv4_truncated`, ...).
+    pub malformed: BTreeMap<String, u64>,
+}
+
+impl Accounting {
+    /// Sum of all categories (must equal `frames`).
+    pub fn total(&self) -> u64 {
+        self.sip
+            + self.sip_keepalive
+            + self.rtp
+            + self.rtcp
+            + self.stun
+            + self.encrypted
+            + self.other_udp
+            + self.other_tcp
+            + self.tcp_control
+            + self.tcp_retransmission
+            + self.tcp_out_of_order
+            + self.icmp
+            + self.other_ip
+            + self.non_ip
+            + self.ip_fragment
+            + self.ip_fragment_incomplete
+            + self.unsupported_link
+            + self.malformed.values().sum::<u64>()
+    }
+}
+
+/// Capture-level facts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaptureFacts {
+    pub files: Vec<FileInfo>,
+    pub first_ts: Option<Ts>,
+    pub last_ts: Option<Ts>,
+    pub accounting: Accounting,
+    pub reassembly: ReassemblyStats,
+    /// Tables that hit their cap: (table, entries evicted).
+    pub limits_hit: Vec<(String, u64)>,
+    /// Anomalies by kind (all of them counted; `anomalies` keeps the first few per kind).
+    pub anomaly_counts: BTreeMap<String, u64>,
+}
+
+/// RTCP seen about one stream (report blocks whose SSRC is the stream's, sent by the far end),
+/// plus the stream sender's own SR count.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RtcpSummary {
+    pub sender_reports: u64,
+    /// Report blocks about this stream.
+    pub reports: u64,
+    pub last_fraction_lost: Option<f64>,
+    pub max_fraction_lost: Option<f64>,
+    pub last_cumulative_lost: Option<i32>,
+    /// Max interarrival jitter reported, ms (using the stream's clock rate).
+    pub max_jitter_ms: Option<f64>,
+    /// Round-trip times computed from LSR/DLSR, ms.
+    pub max_rtt_ms: Option<f64>,
+    pub mean_rtt_ms: Option<f64>,
+    pub first_frame: Option<FrameRef>,
+    pub xr_voip: Option<XrVoip>,
+}
+
+/// One RTP stream: 5-tuple + SSRC.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stream {
+    pub ssrc: u32,
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub first_frame: FrameRef,
+    pub last_frame: FrameRef,
+    pub first_ts: Ts,
+    pub last_ts: Ts,
+    pub stats: StreamSummary,
+    /// Codec name (SDP rtpmap, else static table); "telephone-event" for DTMF-only streams.
+    pub codec: Option<String>,
+    pub clock_rate: u32,
+    /// Found because SDP announced its address/port (vs the RTP heuristic).
+    pub announced: bool,
+    /// RTP/SAVP (SRTP) per SDP: analysed at the header level only.
+    pub srtp: bool,
+    pub dtmf: Vec<DtmfEvent>,
+    pub rtcp: Option<RtcpSummary>,
+    pub mos: Option<MosEstimate>,
+    /// Index into `Analysis::calls`.
+    pub call: Option<usize>,
+    pub association: Option<Association>,
+}
+
+/// A call with the streams attached to it.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub sip: SipCall,
+    /// Indexes into `Analysis::streams`.
+    pub streams: Vec<usize>,
+}
+
+/// Everything sipscope learned from the capture.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    pub capture: CaptureFacts,
+    pub calls: Vec<Call>,
+    pub registrations: Vec<Registration>,
+    pub out_of_dialog: Vec<OutOfDialog>,
+    pub streams: Vec<Stream>,
+    pub sip_stats: SipStats,
+    /// The first anomalies of each kind (bounded), for evidence.
+    pub anomalies: Vec<Anomaly>,
+}

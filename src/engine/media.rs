@@ -1,0 +1,383 @@
+//! Media state: the SDP-announced endpoint table, RTP streams (5-tuple + SSRC) and RTCP
+//! aggregation. Single owner; bounded; fixed-size state per stream.
+
+use crate::correlate::{RtcpSummary, Stream};
+use crate::rtp::events::EventTracker;
+use crate::rtp::rtcp::{RtcpPacket, parse_compound};
+use crate::rtp::{RtpHeader, StreamStats, codec};
+use crate::sdp::{RtpMap, Sdp};
+use crate::types::{Endpoint, FrameRef, Ts};
+use foldhash::fast::RandomState;
+use std::collections::HashMap;
+
+type Map<K, V> = HashMap<K, V, RandomState>;
+
+/// What SDP told us about a media endpoint.
+#[derive(Debug, Clone)]
+pub struct Announcement {
+    pub rtpmap: Vec<RtpMap>,
+    pub srtp: bool,
+    pub rtcp: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct StreamId {
+    src: Endpoint,
+    dst: Endpoint,
+    ssrc: u32,
+}
+
+struct MediaStream {
+    /// Discovery order, for stable output.
+    order: u64,
+    stats: StreamStats,
+    events: Option<EventTracker>,
+    pts: Vec<u8>,
+    clock_rate: u32,
+    codec: Option<String>,
+    announced: bool,
+    srtp: bool,
+    telephone_event_pt: Option<u8>,
+}
+
+#[derive(Default)]
+struct RtcpAgg {
+    sum: RtcpSummary,
+    rtt_sum: f64,
+    rtt_n: u64,
+    /// Sender's clock rate is unknown here: jitter kept in timestamp units.
+    max_jitter_units: u32,
+}
+
+/// All media state of one shard.
+pub struct Media {
+    announced: Map<Endpoint, Announcement>,
+    streams: Map<StreamId, MediaStream>,
+    finished: Vec<(u64, StreamId, MediaStream)>,
+    next_order: u64,
+    /// RTCP report blocks keyed by the reported-on SSRC, with the reporter's address.
+    rtcp_about: Map<(u32, std::net::IpAddr), RtcpAgg>,
+    /// SR sender counts keyed by (ssrc, sender address).
+    sr_counts: Map<(u32, std::net::IpAddr), u64>,
+    /// Capture time of SRs by their NTP middle-32 bits (for RTT from LSR/DLSR).
+    sr_times: Map<u32, Ts>,
+    max_streams: usize,
+    pub evicted: u64,
+}
+
+fn telephone_event(rtpmap: &[RtpMap]) -> Option<u8> {
+    rtpmap
+        .iter()
+        .find(|r| r.encoding.eq_ignore_ascii_case("telephone-event"))
+        .map(|r| r.pt)
+}
+
+impl Media {
+    pub fn new(max_streams: usize) -> Self {
+        Media {
+            announced: Map::default(),
+            streams: Map::default(),
+            finished: Vec::new(),
+            next_order: 0,
+            rtcp_about: Map::default(),
+            sr_counts: Map::default(),
+            sr_times: Map::default(),
+            max_streams,
+            evicted: 0,
+        }
+    }
+
+    /// Register the media endpoints an SDP announces (RTP port, and RTCP port = RTP+1 or
+    /// `a=rtcp`). A later announcement of the same endpoint replaces the earlier one.
+    pub fn announce(&mut self, sdp: &Sdp) {
+        for m in &sdp.media {
+            if m.port == 0 {
+                continue;
+            }
+            let Some(ip) = sdp.media_addr(m) else {
+                continue;
+            };
+            if ip.is_unspecified() {
+                continue;
+            }
+            let srtp = m.proto.to_ascii_uppercase().contains("SAVP");
+            let rtp = Announcement {
+                rtpmap: m.rtpmap.clone(),
+                srtp,
+                rtcp: false,
+            };
+            if self.announced.len() < self.max_streams.saturating_mul(2) {
+                self.announced.insert(Endpoint::new(ip, m.port), rtp);
+                if !m.rtcp_mux {
+                    let rp = m.rtcp_port.unwrap_or(m.port.saturating_add(1));
+                    let rip = m.rtcp_addr.unwrap_or(ip);
+                    self.announced.insert(
+                        Endpoint::new(rip, rp),
+                        Announcement {
+                            rtpmap: Vec::new(),
+                            srtp,
+                            rtcp: true,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// The announcement covering a packet between `a` and `b`, if any (either direction:
+    /// media is symmetric in practice, and Wireshark's SDP conversations match both ways).
+    pub fn lookup(&self, src: &Endpoint, dst: &Endpoint) -> Option<&Announcement> {
+        if self.announced.is_empty() {
+            return None;
+        }
+        self.announced.get(dst).or_else(|| self.announced.get(src))
+    }
+
+    /// Account one RTP packet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rtp(
+        &mut self,
+        frame: FrameRef,
+        ts: Ts,
+        src: Endpoint,
+        dst: Endpoint,
+        hdr: &RtpHeader,
+        payload: &[u8],
+        ann: Option<&Announcement>,
+    ) {
+        let id = StreamId {
+            src,
+            dst,
+            ssrc: hdr.ssrc,
+        };
+        if !self.streams.contains_key(&id) {
+            if self.streams.len() >= self.max_streams {
+                self.evict_oldest();
+            }
+            let rtpmap = ann.map(|a| a.rtpmap.as_slice()).unwrap_or(&[]);
+            let sdp_map = rtpmap.iter().find(|r| r.pt == hdr.pt);
+            let encoding = sdp_map.map(|r| r.encoding.clone());
+            let clock =
+                codec::clock_rate(hdr.pt, encoding.as_deref(), sdp_map.map(|r| r.clock_rate));
+            let codec_name = encoding
+                .or_else(|| crate::sdp::static_payload(hdr.pt).map(|(n, _)| n.to_string()))
+                .or_else(|| codec::static_name(hdr.pt).map(str::to_string));
+            let te = telephone_event(rtpmap);
+            let stream = MediaStream {
+                order: self.next_order,
+                stats: StreamStats::new(frame, ts, clock),
+                events: None,
+                pts: Vec::new(),
+                clock_rate: clock,
+                codec: codec_name,
+                announced: ann.is_some(),
+                srtp: ann.map(|a| a.srtp).unwrap_or(false),
+                telephone_event_pt: te,
+            };
+            self.next_order += 1;
+            self.streams.insert(id, stream);
+        }
+        let Some(s) = self.streams.get_mut(&id) else {
+            return;
+        };
+        s.stats.update(frame, ts, hdr);
+        if !s.pts.contains(&hdr.pt) && s.pts.len() < 16 {
+            s.pts.push(hdr.pt);
+        }
+        let is_event = s.telephone_event_pt == Some(hdr.pt)
+            || (s.telephone_event_pt.is_none() && hdr.pt == 101);
+        if is_event {
+            let body = payload
+                .get(hdr.payload_offset..hdr.payload_offset.saturating_add(hdr.payload_len))
+                .unwrap_or(&[]);
+            let rate = if s.clock_rate == 0 {
+                8000
+            } else {
+                s.clock_rate
+            };
+            s.events.get_or_insert_with(EventTracker::default).update(
+                frame,
+                ts,
+                hdr.timestamp,
+                body,
+                rate,
+            );
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some((&id, _)) = self
+            .streams
+            .iter()
+            .min_by_key(|(_, s)| (s.stats.last_ts, s.order))
+            && let Some(s) = self.streams.remove(&id)
+        {
+            self.evicted += 1;
+            self.finished.push((s.order, id, s));
+        }
+    }
+
+    /// Account one RTCP compound packet; returns the anomaly id if it was malformed.
+    pub fn rtcp(
+        &mut self,
+        frame: FrameRef,
+        ts: Ts,
+        src: Endpoint,
+        data: &[u8],
+    ) -> Option<&'static str> {
+        let (pkts, bad) = parse_compound(data);
+        for p in &pkts {
+            let (reports, sender) = match p {
+                RtcpPacket::Sr {
+                    ssrc,
+                    ntp_msw,
+                    ntp_lsw,
+                    reports,
+                    ..
+                } => {
+                    *self.sr_counts.entry((*ssrc, src.ip)).or_default() += 1;
+                    if self.sr_times.len() < 65_536 {
+                        self.sr_times.insert((ntp_msw << 16) | (ntp_lsw >> 16), ts);
+                    }
+                    (reports, true)
+                }
+                RtcpPacket::Rr { reports, .. } => (reports, false),
+                RtcpPacket::Xr { voip, .. } => {
+                    for v in voip {
+                        let agg = self.rtcp_about.entry((v.ssrc, src.ip)).or_default();
+                        agg.sum.xr_voip = Some(v.clone());
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            let _ = sender;
+            for rb in reports {
+                if self.rtcp_about.len() >= 65_536
+                    && !self.rtcp_about.contains_key(&(rb.ssrc, src.ip))
+                {
+                    continue;
+                }
+                let agg = self.rtcp_about.entry((rb.ssrc, src.ip)).or_default();
+                agg.sum.reports += 1;
+                agg.sum.first_frame.get_or_insert(frame);
+                agg.sum.last_fraction_lost = Some(rb.fraction_lost);
+                agg.sum.max_fraction_lost = Some(
+                    agg.sum
+                        .max_fraction_lost
+                        .unwrap_or(0.0)
+                        .max(rb.fraction_lost),
+                );
+                agg.sum.last_cumulative_lost = Some(rb.cumulative_lost);
+                agg.max_jitter_units = agg.max_jitter_units.max(rb.jitter);
+                if rb.lsr != 0
+                    && let Some(sr_ts) = self.sr_times.get(&rb.lsr)
+                {
+                    let rtt = ts.ms_since(*sr_ts) - rb.dlsr as f64 / 65.536;
+                    if rtt >= 0.0 {
+                        agg.rtt_sum += rtt;
+                        agg.rtt_n += 1;
+                        agg.sum.max_rtt_ms = Some(agg.sum.max_rtt_ms.unwrap_or(0.0).max(rtt));
+                    }
+                }
+            }
+        }
+        bad
+    }
+
+    /// Finalise streams idle since before `now - idle_ms`.
+    pub fn expire(&mut self, now: Ts, idle_ms: i64) {
+        let cutoff = Ts(now.0.saturating_sub(idle_ms.saturating_mul(1_000_000)));
+        let stale: Vec<StreamId> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| s.stats.last_ts < cutoff)
+            .map(|(k, _)| *k)
+            .collect();
+        for id in stale {
+            if let Some(s) = self.streams.remove(&id) {
+                self.finished.push((s.order, id, s));
+            }
+        }
+    }
+
+    /// End of input: every stream, in discovery order, with RTCP and MOS attached.
+    pub fn finish(mut self) -> Vec<Stream> {
+        let live: Vec<(StreamId, MediaStream)> = self.streams.drain().collect();
+        for (id, s) in live {
+            self.finished.push((s.order, id, s));
+        }
+        self.finished.sort_by_key(|(o, _, _)| *o);
+        let mut out = Vec::with_capacity(self.finished.len());
+        for (_, id, s) in self.finished {
+            let stats = s.stats.summary();
+            // Reports about this SSRC from the host it was sent to, else from anyone.
+            let rtcp = self
+                .rtcp_about
+                .get(&(id.ssrc, id.dst.ip))
+                .map(|a| {
+                    let mut sum = a.sum.clone();
+                    if a.rtt_n > 0 {
+                        sum.mean_rtt_ms = Some(a.rtt_sum / a.rtt_n as f64);
+                    }
+                    if s.clock_rate > 0 {
+                        sum.max_jitter_ms =
+                            Some(a.max_jitter_units as f64 * 1000.0 / s.clock_rate as f64);
+                    }
+                    sum
+                })
+                .map(|mut sum| {
+                    sum.sender_reports = self
+                        .sr_counts
+                        .get(&(id.ssrc, id.src.ip))
+                        .copied()
+                        .unwrap_or(0);
+                    sum
+                })
+                .or_else(|| {
+                    self.sr_counts
+                        .get(&(id.ssrc, id.src.ip))
+                        .map(|n| RtcpSummary {
+                            sender_reports: *n,
+                            ..Default::default()
+                        })
+                });
+            let events = s.events.map(|e| e.events).unwrap_or_default();
+            let is_dtmf_only = !events.is_empty() && s.pts.len() == 1;
+            let codec = if is_dtmf_only {
+                Some("telephone-event".to_string())
+            } else {
+                s.codec.clone()
+            };
+            let mos = match (&codec, stats.jitter_valid) {
+                (Some(c), true) if !is_dtmf_only => Some(crate::rtp::mos::estimate(
+                    c,
+                    stats.lost_pct.max(0.0),
+                    stats.mean_jitter_ms,
+                    rtcp.as_ref().and_then(|r| r.mean_rtt_ms),
+                )),
+                _ => None,
+            };
+            out.push(Stream {
+                ssrc: id.ssrc,
+                src: id.src,
+                dst: id.dst,
+                first_frame: s.stats.first_frame,
+                last_frame: s.stats.last_frame,
+                first_ts: s.stats.first_ts,
+                last_ts: s.stats.last_ts,
+                stats,
+                codec,
+                clock_rate: s.clock_rate,
+                announced: s.announced,
+                srtp: s.srtp,
+                dtmf: events,
+                rtcp,
+                mos,
+                call: None,
+                association: None,
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,591 @@
+//! The per-frame pipeline: reader thread → decode → reassembly → classification → state.
+
+use super::Config;
+use super::media::Media;
+use crate::capture::{Batch, CaptureError, FileInfo, MergedReader};
+use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, StreamKey, attach};
+use crate::decode::{Datagram, Decoded, Held, L4, Reassembler, decode_frame};
+use crate::sip::state::{SipPacket, SipState};
+use crate::sip::wire::{self, StreamFrame};
+use crate::types::{Anomaly, FiveTuple, FrameRef, Layer, Transport, Ts};
+use foldhash::fast::RandomState;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why an analysis could not run (traffic problems are never errors).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error("no input files given")]
+    NoInput,
+}
+
+/// Shared progress counters (read by a progress bar on another thread).
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub frames: AtomicU64,
+    pub bytes: AtomicU64,
+    pub calls: AtomicU64,
+    pub total_bytes: AtomicU64,
+}
+
+/// What a frame turned out to be, for the accounting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Sip,
+    SipKeepalive,
+    Rtp,
+    Rtcp,
+    Stun,
+    Encrypted,
+    OtherUdp,
+    OtherTcp,
+}
+
+/// Per-direction SIP-over-TCP framing buffer.
+#[derive(Default)]
+struct TcpSip {
+    buf: Vec<u8>,
+    /// None until the first bytes decide whether this direction carries SIP.
+    is_sip: Option<bool>,
+}
+
+/// Bytes a single TCP direction may buffer while waiting for a message to complete.
+const MAX_TCP_SIP_BUFFER: usize = 1 << 20;
+
+/// Ports well-known non-RTP dissectors own in Wireshark; its RTP heuristic never sees them.
+fn port_claimed(p: u16) -> bool {
+    matches!(
+        p,
+        53 | 67
+            | 68
+            | 69
+            | 123
+            | 137
+            | 138
+            | 139
+            | 161
+            | 162
+            | 389
+            | 443
+            | 500
+            | 514
+            | 520
+            | 1900
+            | 3478
+            | 3479
+            | 4500
+            | 5353
+            | 5355
+    )
+}
+
+fn is_stun(p: &[u8]) -> bool {
+    p.len() >= 20 && p[0] & 0xC0 == 0 && p.get(4..8) == Some(&[0x21, 0x12, 0xA4, 0x42][..])
+}
+
+fn is_crlf_keepalive(p: &[u8]) -> bool {
+    !p.is_empty() && p.len() <= 8 && p.iter().all(|&b| b == b'\r' || b == b'\n')
+}
+
+struct State<'c> {
+    cfg: &'c Config,
+    sip: SipState,
+    media: Media,
+    tcp_sip: HashMap<FiveTuple, TcpSip, RandomState>,
+    acc: Accounting,
+    anomalies: Vec<Anomaly>,
+    anomaly_counts: BTreeMap<String, u64>,
+    first_ts: Option<Ts>,
+    last_ts: Option<Ts>,
+    last_expiry: Ts,
+    tcp_sip_evicted: u64,
+}
+
+impl<'c> State<'c> {
+    fn new(cfg: &'c Config) -> Self {
+        State {
+            cfg,
+            sip: SipState::new(cfg.sip),
+            media: Media::new(cfg.max_streams),
+            tcp_sip: HashMap::default(),
+            acc: Accounting::default(),
+            anomalies: Vec::new(),
+            anomaly_counts: BTreeMap::new(),
+            first_ts: None,
+            last_ts: None,
+            last_expiry: Ts(i64::MIN),
+            tcp_sip_evicted: 0,
+        }
+    }
+
+    fn anomaly(&mut self, layer: Layer, kind: &'static str, frame: FrameRef, detail: String) {
+        let n = self.anomaly_counts.entry(kind.to_string()).or_default();
+        *n += 1;
+        if (*n as usize) <= self.cfg.anomalies_per_kind {
+            self.anomalies.push(Anomaly {
+                layer,
+                kind,
+                frame,
+                detail,
+            });
+        }
+    }
+
+    fn count(&mut self, c: Class) {
+        let a = &mut self.acc;
+        match c {
+            Class::Sip => a.sip += 1,
+            Class::SipKeepalive => a.sip_keepalive += 1,
+            Class::Rtp => a.rtp += 1,
+            Class::Rtcp => a.rtcp += 1,
+            Class::Stun => a.stun += 1,
+            Class::Encrypted => a.encrypted += 1,
+            Class::OtherUdp => a.other_udp += 1,
+            Class::OtherTcp => a.other_tcp += 1,
+        }
+    }
+
+    fn datagram(&mut self, d: &Datagram<'_>) -> Class {
+        let t = &d.tuple;
+        if self.cfg.tls_ports.contains(&t.src.port) || self.cfg.tls_ports.contains(&t.dst.port) {
+            return Class::Encrypted;
+        }
+        match t.transport {
+            Transport::Tcp => self.tcp(d),
+            _ => self.udp(d),
+        }
+    }
+
+    fn udp(&mut self, d: &Datagram<'_>) -> Class {
+        let p = d.payload;
+        let t = &d.tuple;
+        let first = p.first().copied().unwrap_or(0);
+        if first >> 6 == 2 {
+            // RTP/RTCP version 2. SDP-announced endpoints first (as Wireshark's conversations).
+            let ann = self.media.lookup(&t.src, &t.dst).cloned();
+            let pt = p.get(1).map(|b| b & 0x7f).unwrap_or(0);
+            let rtcp_pt = p.get(1).is_some_and(|b| (192..=223).contains(b));
+            if let Some(a) = &ann {
+                if a.rtcp || rtcp_pt {
+                    return self.rtcp(d);
+                }
+                if let Some(h) = crate::rtp::parse_rtp(p) {
+                    self.media.rtp(d.frame, d.ts, t.src, t.dst, &h, p, Some(a));
+                    return Class::Rtp;
+                }
+                let _ = pt;
+                return Class::OtherUdp;
+            }
+            if self.cfg.heuristic_rtp && !port_claimed(t.src.port) && !port_claimed(t.dst.port) {
+                if crate::rtp::looks_like_rtcp(p) {
+                    return self.rtcp(d);
+                }
+                if crate::rtp::looks_like_rtp(p)
+                    && let Some(h) = crate::rtp::parse_rtp(p)
+                {
+                    self.media.rtp(d.frame, d.ts, t.src, t.dst, &h, p, None);
+                    return Class::Rtp;
+                }
+            }
+            return Class::OtherUdp;
+        }
+        if is_stun(p) {
+            return Class::Stun;
+        }
+        if wire::looks_like_sip(p)
+            && let Some(msg) = wire::parse(p)
+        {
+            self.sip_message(msg, d);
+            return Class::Sip;
+        }
+        if is_crlf_keepalive(p) && (t.src.port == 5060 || t.dst.port == 5060) {
+            return Class::SipKeepalive;
+        }
+        Class::OtherUdp
+    }
+
+    fn rtcp(&mut self, d: &Datagram<'_>) -> Class {
+        if let Some(bad) = self.media.rtcp(d.frame, d.ts, d.tuple.src, d.payload) {
+            self.anomaly(
+                Layer::Rtcp,
+                bad,
+                d.frame,
+                format!("frame {}: malformed RTCP ({bad})", d.frame),
+            );
+        }
+        Class::Rtcp
+    }
+
+    fn tcp(&mut self, d: &Datagram<'_>) -> Class {
+        let key = d.tuple;
+        let closing = d.tcp.is_some_and(|c| c.fin || c.rst);
+        let gap = d.tcp.is_some_and(|c| c.gap_before);
+        if !self.tcp_sip.contains_key(&key) {
+            if d.payload.is_empty() {
+                return Class::OtherTcp;
+            }
+            if self.tcp_sip.len() >= self.cfg.reassembly.max_tcp_streams {
+                // Drop an arbitrary-but-deterministic victim: the smallest key.
+                if let Some(k) = self.tcp_sip.keys().min().copied() {
+                    self.tcp_sip.remove(&k);
+                    self.tcp_sip_evicted += 1;
+                }
+            }
+            self.tcp_sip.insert(key, TcpSip::default());
+        }
+        let Some(mut st) = self.tcp_sip.remove(&key) else {
+            return Class::OtherTcp;
+        };
+        if gap {
+            st.buf.clear();
+            self.anomaly(
+                Layer::Tcp,
+                "tcp.gap",
+                d.frame,
+                format!(
+                    "frame {}: bytes missing in TCP stream {} → {}",
+                    d.frame, key.src, key.dst
+                ),
+            );
+        }
+        if st.is_sip.is_none() && !d.payload.is_empty() {
+            let probe = d
+                .payload
+                .iter()
+                .position(|b| *b != b'\r' && *b != b'\n')
+                .map(|i| &d.payload[i..]);
+            st.is_sip = Some(probe.is_none_or(wire::looks_like_sip));
+        }
+        let class = if st.is_sip == Some(true) {
+            st.buf.extend_from_slice(d.payload);
+            let mut any_msg = false;
+            let mut any_ka = false;
+            let mut guard = 0;
+            loop {
+                guard += 1;
+                if guard > 10_000 || st.buf.is_empty() {
+                    break;
+                }
+                match wire::stream_frame(&st.buf) {
+                    StreamFrame::Complete(n) => {
+                        let n = n.min(st.buf.len()).max(1);
+                        if let Some(msg) = wire::parse(&st.buf[..n]) {
+                            self.sip_message(msg, d);
+                            any_msg = true;
+                        }
+                        st.buf.drain(..n);
+                    }
+                    StreamFrame::Keepalive(n) => {
+                        any_ka = true;
+                        st.buf.drain(..n.min(st.buf.len()).max(1));
+                    }
+                    StreamFrame::Garbage(n) => {
+                        st.buf.drain(..n.min(st.buf.len()).max(1));
+                    }
+                    StreamFrame::Incomplete => break,
+                }
+            }
+            if st.buf.len() > MAX_TCP_SIP_BUFFER {
+                self.anomaly(
+                    Layer::Sip,
+                    "sip.tcp_buffer_overflow",
+                    d.frame,
+                    format!(
+                        "frame {}: {} bytes without a complete SIP message",
+                        d.frame,
+                        st.buf.len()
+                    ),
+                );
+                st.buf.clear();
+            }
+            if any_msg || !st.buf.is_empty() {
+                Class::Sip
+            } else if any_ka {
+                Class::SipKeepalive
+            } else {
+                Class::OtherTcp
+            }
+        } else {
+            Class::OtherTcp
+        };
+        if !closing {
+            self.tcp_sip.insert(key, st);
+        }
+        class
+    }
+
+    fn sip_message(&mut self, msg: wire::SipMessage, d: &Datagram<'_>) {
+        for a in &msg.anomalies {
+            let detail = format!("frame {}: {}", d.frame, a.detail);
+            self.anomaly(Layer::Sip, a.kind, d.frame, detail);
+        }
+        let body = msg.body_bytes();
+        if !body.is_empty() {
+            let ct = msg.content_type();
+            let is_sdp = match ct.as_deref() {
+                Some(c) => c == "application/sdp",
+                None => body.starts_with(b"v=0"),
+            };
+            if is_sdp {
+                let sdp = crate::sdp::parse(body);
+                self.media.announce(&sdp);
+            }
+        }
+        let size = msg.raw.len();
+        let msg = Arc::new(msg);
+        self.sip.on_message(&SipPacket {
+            msg: &msg,
+            frame: d.frame,
+            ts: d.ts,
+            tuple: d.tuple,
+            size,
+            fragmented: d.fragments.is_some(),
+        });
+    }
+}
+
+/// The reassembler beside the rest of the state, so its callback can borrow the rest.
+struct Pipeline<'c> {
+    reasm: Reassembler,
+    st: State<'c>,
+}
+
+impl Pipeline<'_> {
+    fn frame(&mut self, id: FrameRef, ts: Ts, link: u32, data: &[u8]) {
+        self.st.acc.frames += 1;
+        if self.st.first_ts.is_none() {
+            self.st.first_ts = Some(ts);
+        }
+        if self.st.last_ts.is_none_or(|l| ts > l) {
+            self.st.last_ts = Some(ts);
+        }
+        // Expire on the capture clock, at most once per capture second.
+        if ts.0 > self.st.last_expiry.0.saturating_add(Ts::NS_PER_SEC) {
+            self.st.last_expiry = ts;
+            self.reasm.expire(ts);
+            self.st.sip.expire(ts);
+            self.st.media.expire(ts, self.st.cfg.stream_idle_timeout_ms);
+        }
+        let decoded = decode_frame(link, data);
+        match decoded {
+            Decoded::NonIp { .. } => {
+                self.st.acc.non_ip += 1;
+                return;
+            }
+            Decoded::UnsupportedLink { .. } => {
+                self.st.acc.unsupported_link += 1;
+                return;
+            }
+            Decoded::Malformed { layer, reason } => {
+                *self.st.acc.malformed.entry(reason.to_string()).or_default() += 1;
+                self.st
+                    .anomaly(layer, reason, id, format!("frame {id}: {reason}"));
+                return;
+            }
+            Decoded::Ip {
+                l4: L4::Icmp { .. },
+                ..
+            } => {
+                self.st.acc.icmp += 1;
+                return;
+            }
+            Decoded::Ip {
+                l4: L4::Other { .. },
+                ..
+            } => {
+                self.st.acc.other_ip += 1;
+                return;
+            }
+            _ => {}
+        }
+        let mut classes: smallvec::SmallVec<[Class; 2]> = smallvec::SmallVec::new();
+        let mut completed_fragments = 0u16;
+        // The reassembler owns its buffers; datagrams are handled inside the callback.
+        let Pipeline { reasm, st } = self;
+        let held = reasm.push(id, ts, decoded, &mut |d: Datagram<'_>| {
+            if let Some((_, _, n)) = d.fragments {
+                completed_fragments = completed_fragments.saturating_add(n);
+            }
+            let c = st.datagram(&d);
+            classes.push(c);
+        });
+        let st = &mut self.st;
+        if completed_fragments > 1 {
+            // This frame completed a packet: its earlier fragments were counted as pending.
+            let earlier = (completed_fragments - 1) as u64;
+            st.acc.ip_fragment += earlier;
+            st.acc.ip_fragment_incomplete = st.acc.ip_fragment_incomplete.saturating_sub(earlier);
+        }
+        match (classes.first(), held) {
+            (Some(c), _) => st.count(*c),
+            (None, Some(Held::FragmentPending)) => st.acc.ip_fragment_incomplete += 1,
+            (None, Some(Held::TcpControl)) => st.acc.tcp_control += 1,
+            (None, Some(Held::TcpRetransmission)) => st.acc.tcp_retransmission += 1,
+            (None, Some(Held::TcpOutOfOrder)) => st.acc.tcp_out_of_order += 1,
+            (None, None) => match decoded {
+                Decoded::Ip {
+                    l4: L4::Tcp { .. }, ..
+                } => st.acc.tcp_control += 1,
+                Decoded::Fragment(_) => st.acc.ip_fragment_incomplete += 1,
+                _ => st.acc.other_udp += 1,
+            },
+        }
+    }
+}
+
+/// Analyse capture files (merged by time when several) into an [`Analysis`].
+pub fn analyze_paths(
+    paths: &[String],
+    cfg: &Config,
+    progress: Option<&Progress>,
+) -> Result<Analysis, EngineError> {
+    if paths.is_empty() {
+        return Err(EngineError::NoInput);
+    }
+    let mut reader = MergedReader::open(paths)?;
+    if let (Some(p), Some(t)) = (progress, reader.total_bytes()) {
+        p.total_bytes.store(t, Ordering::Relaxed);
+    }
+    let mut state = Pipeline {
+        reasm: Reassembler::new(cfg.reassembly),
+        st: State::new(cfg),
+    };
+    let batch_frames = cfg.batch_frames.max(1);
+
+    // The reader runs on its own thread; batches are recycled through a return channel.
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(4);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Batch>(6);
+    for _ in 0..5 {
+        let _ = empty_tx.send(Batch::new());
+    }
+    let infos: Vec<FileInfo> = std::thread::scope(|scope| -> Result<Vec<FileInfo>, EngineError> {
+        let reader_thread = scope.spawn(move || -> Result<Vec<FileInfo>, CaptureError> {
+            while let Ok(mut b) = empty_rx.recv() {
+                b.clear();
+                let more = reader.next_batch(&mut b, batch_frames)?;
+                if let Some(p) = progress {
+                    p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
+                }
+                if b.is_empty() && !more {
+                    break;
+                }
+                if full_tx.send(b).is_err() {
+                    break;
+                }
+                if !more {
+                    break;
+                }
+            }
+            drop(full_tx);
+            Ok(reader.infos())
+        });
+        for batch in full_rx.iter() {
+            for f in batch.iter() {
+                state.frame(f.id, f.ts, f.link, f.data);
+            }
+            if let Some(p) = progress {
+                p.frames.store(state.st.acc.frames, Ordering::Relaxed);
+            }
+            let _ = empty_tx.send(batch);
+        }
+        drop(empty_tx);
+        match reader_thread.join() {
+            Ok(r) => Ok(r?),
+            Err(_) => Ok(Vec::new()),
+        }
+    })?;
+    Ok(build(state, infos))
+}
+
+fn build(state: Pipeline<'_>, files: Vec<FileInfo>) -> Analysis {
+    let reasm = state.reasm;
+    let State {
+        sip,
+        media,
+        mut acc,
+        anomalies,
+        mut anomaly_counts,
+        first_ts,
+        last_ts,
+        tcp_sip_evicted,
+        ..
+    } = state.st;
+    let media_evicted = media.evicted;
+    let mut streams = media.finish();
+    let sip_out = sip.finish();
+    let reassembly = reasm.stats().clone();
+    let mut anomalies = anomalies;
+    for a in &sip_out.anomalies {
+        *anomaly_counts.entry(a.kind.to_string()).or_default() += 1;
+        anomalies.push(a.clone());
+    }
+    anomalies.sort_by(|a, b| (a.frame, a.kind).cmp(&(b.frame, b.kind)));
+    // Frames still marked pending at the end are incomplete; nothing else to move.
+    let _ = &mut acc;
+
+    let keys: Vec<StreamKey> = streams
+        .iter()
+        .map(|s| StreamKey {
+            src: s.src,
+            dst: s.dst,
+            first_ts: s.first_ts,
+            last_ts: s.last_ts,
+        })
+        .collect();
+    let attached = attach(&sip_out.calls, &keys);
+    let mut calls: Vec<Call> = sip_out
+        .calls
+        .into_iter()
+        .map(|sip| Call {
+            sip,
+            streams: Vec::new(),
+        })
+        .collect();
+    for (i, (s, a)) in streams.iter_mut().zip(attached).enumerate() {
+        if let Some((ci, how)) = a {
+            s.call = Some(ci);
+            s.association = Some(how);
+            if let Some(c) = calls.get_mut(ci) {
+                c.streams.push(i);
+            }
+        }
+    }
+    let mut limits_hit: Vec<(String, u64)> = sip_out
+        .evicted
+        .iter()
+        .map(|(t, n)| (t.to_string(), *n))
+        .collect();
+    if media_evicted > 0 {
+        limits_hit.push(("streams".into(), media_evicted));
+    }
+    if tcp_sip_evicted > 0 {
+        limits_hit.push(("tcp_sip_streams".into(), tcp_sip_evicted));
+    }
+    if reassembly.fragment_frames_evicted > 0 {
+        limits_hit.push(("ip_fragments".into(), reassembly.fragment_frames_evicted));
+    }
+    if reassembly.tcp_streams_evicted > 0 {
+        limits_hit.push(("tcp_streams".into(), reassembly.tcp_streams_evicted));
+    }
+    limits_hit.retain(|(_, n)| *n > 0);
+    Analysis {
+        capture: CaptureFacts {
+            files,
+            first_ts,
+            last_ts,
+            accounting: acc,
+            reassembly,
+            limits_hit,
+            anomaly_counts,
+        },
+        calls,
+        registrations: sip_out.registrations,
+        out_of_dialog: sip_out.out_of_dialog,
+        streams,
+        sip_stats: sip_out.stats,
+        anomalies,
+    }
+}

@@ -1,0 +1,407 @@
+//! The report model (the JSON schema).
+
+use crate::capture::FileInfo;
+use crate::correlate::{Accounting, Analysis, RtcpSummary};
+use crate::decode::ReassemblyStats;
+use crate::rtp::events::DtmfEvent;
+use crate::rtp::mos::MosEstimate;
+use crate::rules::Finding;
+use crate::sip::state::{RegState, SipStats};
+use crate::types::{Anomaly, FrameRef, Ts};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn rel(t0: Ts, t: Ts) -> f64 {
+    (t.secs_since(t0) * 1e6).round() / 1e6
+}
+
+fn r3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    pub capture: CaptureOut,
+    pub calls: Vec<CallOut>,
+    pub registrations: Vec<RegOut>,
+    pub out_of_dialog: Vec<OodOut>,
+    pub streams: Vec<StreamOut>,
+    pub sip_stats: SipStats,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CaptureOut {
+    pub files: Vec<FileInfo>,
+    pub frames: u64,
+    /// Absolute time of the first frame, seconds since the epoch.
+    pub start_epoch: Option<f64>,
+    pub duration_s: f64,
+    pub accounting: Accounting,
+    pub reassembly: ReassemblyStats,
+    pub limits_hit: Vec<(String, u64)>,
+    pub anomaly_counts: BTreeMap<String, u64>,
+    /// The first anomalies of each kind.
+    pub anomalies: Vec<Anomaly>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SdpOut {
+    pub frame: FrameRef,
+    pub time: f64,
+    pub from_caller: bool,
+    pub carried_in: String,
+    /// `c=` address of the first audio section, as written.
+    pub connection: Option<String>,
+    /// One line per m= section: "audio 10.0.0.1:4000 RTP/AVP PCMU/8000,telephone-event/8000 sendrecv".
+    pub media: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CallOut {
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub caller: String,
+    pub callee: String,
+    pub transport: String,
+    pub state: &'static str,
+    pub final_code: Option<u16>,
+    pub final_reason: Option<String>,
+    /// What the final code usually means (from the response-code table).
+    pub final_meaning: Option<&'static str>,
+    pub start: f64,
+    pub end: f64,
+    pub ringing: Option<f64>,
+    pub answered: Option<f64>,
+    pub duration_s: Option<f64>,
+    pub post_dial_delay_ms: Option<f64>,
+    /// "caller" or "callee" when a BYE ended the call.
+    pub hangup_by: Option<&'static str>,
+    pub user_agent: Option<String>,
+    pub server: Option<String>,
+    pub forked_dialogs: usize,
+    pub reinvites: u32,
+    pub frames: Vec<FrameRef>,
+    pub packets: usize,
+    pub retransmissions: usize,
+    pub streams: Vec<usize>,
+    pub sdp: Vec<SdpOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RegAttemptOut {
+    pub frame: FrameRef,
+    pub time: f64,
+    pub src: String,
+    pub dst: String,
+    pub requested_expires: Option<u32>,
+    pub username: Option<String>,
+    pub retransmissions: u32,
+    pub response_code: Option<u16>,
+    pub response_reason: Option<String>,
+    pub response_frame: Option<FrameRef>,
+    pub granted_expires: Option<u32>,
+    pub unregister: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RegOut {
+    pub aor: String,
+    pub contact: String,
+    pub state: RegState,
+    pub user_agent: Option<String>,
+    pub attempts: Vec<RegAttemptOut>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OodOut {
+    pub method: String,
+    pub call_id: String,
+    pub from: String,
+    pub to: String,
+    pub src: String,
+    pub dst: String,
+    pub frame: FrameRef,
+    pub time: f64,
+    pub retransmissions: u32,
+    pub response_code: Option<u16>,
+    pub response_reason: Option<String>,
+    pub response_frame: Option<FrameRef>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DtmfOut {
+    pub digit: String,
+    pub frame: FrameRef,
+    pub time: f64,
+    pub duration_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StreamOut {
+    pub ssrc: String,
+    pub src: String,
+    pub dst: String,
+    pub payload_types: Vec<u8>,
+    pub codec: Option<String>,
+    pub clock_rate: u32,
+    pub packets: u64,
+    pub expected: u64,
+    pub lost: i64,
+    pub lost_pct: f64,
+    pub sequence_errors: u64,
+    pub duplicates: u64,
+    pub out_of_order: u64,
+    pub min_delta_ms: f64,
+    pub mean_delta_ms: f64,
+    pub max_delta_ms: f64,
+    pub min_jitter_ms: f64,
+    pub mean_jitter_ms: f64,
+    pub max_jitter_ms: f64,
+    pub jitter_valid: bool,
+    pub problems: bool,
+    pub max_gap_ms: f64,
+    pub max_burst: u64,
+    pub start: f64,
+    pub end: f64,
+    pub first_frame: FrameRef,
+    pub last_frame: FrameRef,
+    pub call_id: Option<String>,
+    pub association: Option<crate::correlate::Association>,
+    pub announced: bool,
+    pub srtp: bool,
+    pub dtmf: Vec<DtmfOut>,
+    pub rtcp: Option<RtcpSummary>,
+    pub mos: Option<MosEstimate>,
+}
+
+fn dtmf(t0: Ts, d: &DtmfEvent) -> DtmfOut {
+    DtmfOut {
+        digit: d.digit.clone(),
+        frame: d.frame,
+        time: rel(t0, d.ts),
+        duration_ms: r3(d.duration_ms),
+    }
+}
+
+/// Build the report model. `redact` hides credentials' usernames and SDP crypto lines
+/// (they are never stored in the first place; this removes usernames too).
+pub fn build(a: &Analysis, findings: Vec<Finding>, redact_users: bool) -> Report {
+    let t0 = a.capture.first_ts.unwrap_or_default();
+    let calls = a
+        .calls
+        .iter()
+        .map(|c| {
+            let s = &c.sip;
+            let sdp = s
+                .sdp
+                .iter()
+                .flat_map(|ex| std::iter::once(&ex.offer).chain(ex.answer.iter()))
+                .map(|r| SdpOut {
+                    frame: r.frame,
+                    time: rel(t0, r.ts),
+                    from_caller: r.from_caller,
+                    carried_in: r.carried_in.clone(),
+                    connection: r
+                        .sdp
+                        .audio()
+                        .and_then(|m| r.sdp.media_connection(m))
+                        .map(|c| c.addr.clone()),
+                    media: r
+                        .sdp
+                        .media
+                        .iter()
+                        .map(|m| {
+                            let addr = r
+                                .sdp
+                                .media_connection(m)
+                                .map(|c| c.addr.clone())
+                                .unwrap_or_else(|| "?".into());
+                            let codecs: Vec<String> = m
+                                .payload_types()
+                                .iter()
+                                .map(|pt| match m.codec(*pt) {
+                                    Some((n, rate)) => format!("{n}/{rate}"),
+                                    None => pt.to_string(),
+                                })
+                                .collect();
+                            let dir = match r.sdp.media_direction(m) {
+                                crate::sdp::Direction::SendRecv => "sendrecv",
+                                crate::sdp::Direction::SendOnly => "sendonly",
+                                crate::sdp::Direction::RecvOnly => "recvonly",
+                                crate::sdp::Direction::Inactive => "inactive",
+                            };
+                            format!(
+                                "{} {}:{} {} {} {}",
+                                m.kind,
+                                addr,
+                                m.port,
+                                m.proto,
+                                codecs.join(","),
+                                dir
+                            )
+                        })
+                        .collect(),
+                })
+                .collect();
+            CallOut {
+                call_id: s.call_id.clone(),
+                from: s.from.uri.clone(),
+                to: s.to.uri.clone(),
+                caller: s.caller.to_string(),
+                callee: s.callee.to_string(),
+                transport: s.transport.as_str().to_string(),
+                state: s.state.label(),
+                final_code: s.final_code,
+                final_reason: s.final_reason.clone(),
+                final_meaning: s
+                    .final_code
+                    .and_then(crate::sip::codes::lookup)
+                    .map(|c| c.meaning),
+                start: rel(t0, s.start),
+                end: rel(t0, s.end),
+                ringing: s.ringing_ts.map(|t| rel(t0, t)),
+                answered: s.answer_ts.map(|t| rel(t0, t)),
+                duration_s: s.duration_s().map(|d| (d * 1e6).round() / 1e6),
+                post_dial_delay_ms: s.post_dial_delay_ms().map(r3),
+                hangup_by: s
+                    .bye
+                    .as_ref()
+                    .map(|b| if b.by_caller { "caller" } else { "callee" }),
+                user_agent: s.user_agent.clone(),
+                server: s.server.clone(),
+                forked_dialogs: s.to_tags.len(),
+                reinvites: s.reinvites,
+                frames: s.frames(),
+                packets: s.messages.len(),
+                retransmissions: s.messages.iter().filter(|m| m.retransmission).count(),
+                streams: c.streams.clone(),
+                sdp,
+            }
+        })
+        .collect();
+    let registrations = a
+        .registrations
+        .iter()
+        .map(|r| RegOut {
+            aor: r.aor.clone(),
+            contact: r.contact.clone(),
+            state: r.state,
+            user_agent: r.user_agent.clone(),
+            attempts: r
+                .attempts
+                .iter()
+                .map(|at| RegAttemptOut {
+                    frame: at.frame,
+                    time: rel(t0, at.ts),
+                    src: at.src.to_string(),
+                    dst: at.dst.to_string(),
+                    requested_expires: at.requested_expires,
+                    username: if redact_users {
+                        at.credentials.as_ref().map(|_| "<redacted>".to_string())
+                    } else {
+                        at.credentials.as_ref().and_then(|c| c.username.clone())
+                    },
+                    retransmissions: at.retransmissions,
+                    response_code: at.response.as_ref().map(|x| x.code),
+                    response_reason: at.response.as_ref().map(|x| x.reason.clone()),
+                    response_frame: at.response.as_ref().map(|x| x.frame),
+                    granted_expires: at.response.as_ref().and_then(|x| x.granted_expires),
+                    unregister: at.unregister,
+                })
+                .collect(),
+        })
+        .collect();
+    let out_of_dialog = a
+        .out_of_dialog
+        .iter()
+        .map(|o| OodOut {
+            method: o.method.as_str().to_string(),
+            call_id: o.call_id.clone(),
+            from: o.from.clone(),
+            to: o.to.clone(),
+            src: o.src.to_string(),
+            dst: o.dst.to_string(),
+            frame: o.frame,
+            time: rel(t0, o.ts),
+            retransmissions: o.retransmissions,
+            response_code: o.response.as_ref().map(|r| r.0),
+            response_reason: o.response.as_ref().map(|r| r.1.clone()),
+            response_frame: o.response.as_ref().map(|r| r.2),
+        })
+        .collect();
+    let streams = a
+        .streams
+        .iter()
+        .map(|s| {
+            let st = &s.stats;
+            StreamOut {
+                ssrc: format!("0x{:08X}", s.ssrc),
+                src: s.src.to_string(),
+                dst: s.dst.to_string(),
+                payload_types: st.payload_types.clone(),
+                codec: s.codec.clone(),
+                clock_rate: s.clock_rate,
+                packets: st.packets,
+                expected: st.expected,
+                lost: st.lost,
+                lost_pct: (st.lost_pct * 10.0).round() / 10.0,
+                sequence_errors: st.sequence_errors,
+                duplicates: st.duplicates,
+                out_of_order: st.out_of_order,
+                min_delta_ms: r3(st.min_delta_ms),
+                mean_delta_ms: r3(st.mean_delta_ms),
+                max_delta_ms: r3(st.max_delta_ms),
+                min_jitter_ms: r3(st.min_jitter_ms),
+                mean_jitter_ms: r3(st.mean_jitter_ms),
+                max_jitter_ms: r3(st.max_jitter_ms),
+                jitter_valid: st.jitter_valid,
+                problems: st.problems,
+                max_gap_ms: r3(st.max_gap_ms),
+                max_burst: st.max_burst,
+                start: rel(t0, s.first_ts),
+                end: rel(t0, s.last_ts),
+                first_frame: s.first_frame,
+                last_frame: s.last_frame,
+                call_id: s
+                    .call
+                    .and_then(|i| a.calls.get(i))
+                    .map(|c| c.sip.call_id.clone()),
+                association: s.association,
+                announced: s.announced,
+                srtp: s.srtp,
+                dtmf: s.dtmf.iter().map(|d| dtmf(t0, d)).collect(),
+                rtcp: s.rtcp.clone(),
+                mos: s.mos.clone(),
+            }
+        })
+        .collect();
+    let duration = match (a.capture.first_ts, a.capture.last_ts) {
+        (Some(f), Some(l)) => (l.secs_since(f) * 1e6).round() / 1e6,
+        _ => 0.0,
+    };
+    Report {
+        schema_version: SCHEMA_VERSION,
+        capture: CaptureOut {
+            files: a.capture.files.clone(),
+            frames: a.capture.accounting.frames,
+            start_epoch: a.capture.first_ts.map(|t| t.as_secs_f64()),
+            duration_s: duration,
+            accounting: a.capture.accounting.clone(),
+            reassembly: a.capture.reassembly.clone(),
+            limits_hit: a.capture.limits_hit.clone(),
+            anomaly_counts: a.capture.anomaly_counts.clone(),
+            anomalies: a.anomalies.clone(),
+        },
+        calls,
+        registrations,
+        out_of_dialog,
+        streams,
+        sip_stats: a.sip_stats.clone(),
+        findings,
+    }
+}

@@ -1,0 +1,327 @@
+//! The human report: capture summary, calls (like Wireshark's VoIP Calls), registrations,
+//! RTP streams (tshark's rtp,streams columns plus codec, MOS and call), findings grouped by
+//! severity. Fits a 100-column terminal; colour only when asked (on a terminal). All text
+//! that came from the capture passes through `sanitize_text`.
+
+use super::Report;
+use super::model::StreamOut;
+use crate::types::sanitize_text as clean;
+use std::fmt::Write;
+
+fn trunc(s: &str, n: usize) -> String {
+    let s = clean(s);
+    if s.chars().count() <= n {
+        s
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn link_name(l: u32) -> String {
+    match l {
+        0 => "NULL".into(),
+        1 => "Ethernet".into(),
+        9 => "PPP".into(),
+        12 | 14 | 101 => "Raw IP".into(),
+        51 => "PPPoE".into(),
+        108 => "Loopback".into(),
+        113 => "Linux SLL".into(),
+        228 => "Raw IPv4".into(),
+        229 => "Raw IPv6".into(),
+        276 => "Linux SLL2".into(),
+        n => format!("linktype {n}"),
+    }
+}
+
+fn sev_label(sev: crate::rules::Severity, color: bool) -> String {
+    let (s, c) = match sev {
+        crate::rules::Severity::Error => ("ERROR", "31"),
+        crate::rules::Severity::Warning => ("WARNING", "33"),
+        crate::rules::Severity::Info => ("INFO", "36"),
+    };
+    if color {
+        format!("\x1b[1;{c}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+fn stream_line(o: &mut String, i: usize, s: &StreamOut) {
+    let codec = s
+        .codec
+        .clone()
+        .unwrap_or_else(|| format!("PT {:?}", s.payload_types));
+    let mos = s
+        .mos
+        .as_ref()
+        .map(|m| format!("{:.2}", m.mos))
+        .unwrap_or_else(|| "-".into());
+    let jit = if s.jitter_valid {
+        format!("{:.2}/{:.2}", s.mean_jitter_ms, s.max_jitter_ms)
+    } else {
+        "-".into()
+    };
+    let _ = writeln!(
+        o,
+        "  {:<3} {:<21} {:<21} {} {:<10} {:>6} {:>5} {:>5.1}% {:>7.1} {:>11} {:>4} {}",
+        i,
+        trunc(&s.src, 21),
+        trunc(&s.dst, 21),
+        s.ssrc,
+        trunc(&codec, 10),
+        s.packets,
+        s.lost,
+        s.lost_pct,
+        s.max_delta_ms,
+        jit,
+        mos,
+        if s.problems { "X" } else { "" }
+    );
+}
+
+/// Render the text report.
+pub fn render_text(r: &Report, color: bool) -> String {
+    let mut o = String::new();
+    let c = &r.capture;
+    let _ = writeln!(o, "== Capture ==");
+    for f in &c.files {
+        let links: Vec<String> = f.link_types.iter().map(|l| link_name(*l)).collect();
+        let _ = writeln!(
+            o,
+            "  {}: {}{}, {} frames, {}",
+            clean(&f.path),
+            f.format,
+            if f.gzip { " (gzip)" } else { "" },
+            f.frames,
+            links.join(", ")
+        );
+        if let Some(t) = &f.truncated {
+            let _ = writeln!(
+                o,
+                "    cut short after frame {} (byte {}): {}",
+                t.after_frame,
+                t.byte_offset,
+                clean(&t.detail)
+            );
+        }
+        if f.snaplen_cut_frames > 0 {
+            let _ = writeln!(
+                o,
+                "    {} frames cut by the snaplen ({} bytes)",
+                f.snaplen_cut_frames, f.snaplen
+            );
+        }
+        if let Some(d) = f.interface_drops.filter(|d| *d > 0) {
+            let _ = writeln!(o, "    the capturing interface dropped {d} packets");
+        }
+    }
+    let a = &c.accounting;
+    let _ = writeln!(o, "  {} frames over {:.3} s", c.frames, c.duration_s);
+    let mut parts = vec![
+        ("SIP", a.sip),
+        ("SIP keepalive", a.sip_keepalive),
+        ("RTP", a.rtp),
+        ("RTCP", a.rtcp),
+        ("STUN", a.stun),
+        ("encrypted signalling", a.encrypted),
+        ("other UDP", a.other_udp),
+        ("other TCP", a.other_tcp),
+        ("TCP control", a.tcp_control),
+        ("TCP retransmission", a.tcp_retransmission),
+        ("TCP out of order", a.tcp_out_of_order),
+        ("ICMP", a.icmp),
+        ("other IP", a.other_ip),
+        ("non-IP", a.non_ip),
+        ("IP fragment", a.ip_fragment),
+        ("incomplete fragment", a.ip_fragment_incomplete),
+        ("unsupported link", a.unsupported_link),
+    ];
+    let malformed: u64 = a.malformed.values().sum();
+    parts.push(("malformed", malformed));
+    let line: Vec<String> = parts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let _ = writeln!(o, "  {}", line.join(", "));
+    if a.encrypted > 0 {
+        let _ = writeln!(
+            o,
+            "  {} frames of encrypted signalling (TLS): not analyzable",
+            a.encrypted
+        );
+    }
+    if !c.anomaly_counts.is_empty() {
+        let an: Vec<String> = c
+            .anomaly_counts
+            .iter()
+            .map(|(k, n)| format!("{k} ×{n}"))
+            .collect();
+        let _ = writeln!(o, "  anomalies: {}", an.join(", "));
+    }
+    for (t, n) in &c.limits_hit {
+        let _ = writeln!(o, "  limit hit: {t} table evicted {n} entries");
+    }
+
+    let _ = writeln!(o, "\n== Calls ({}) ==", r.calls.len());
+    if !r.calls.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {:<3} {:>9} {:>9} {:<20} {:<20} {:<10} {:<18} {:>8} {:>4}",
+            "#", "Start", "Stop", "From", "To", "State", "Final", "Duration", "Pkts"
+        );
+    }
+    for (i, call) in r.calls.iter().enumerate() {
+        let fin = match (call.final_code, &call.final_reason) {
+            (Some(code), Some(reason)) => format!("{code} {reason}"),
+            (Some(code), None) => code.to_string(),
+            _ => "-".into(),
+        };
+        let dur = call
+            .duration_s
+            .map(|d| {
+                let d = d.max(0.0) as u64;
+                format!("{:02}:{:02}:{:02}", d / 3600, (d / 60) % 60, d % 60)
+            })
+            .unwrap_or_else(|| "-".into());
+        let _ = writeln!(
+            o,
+            "  {:<3} {:>9.3} {:>9.3} {:<20} {:<20} {:<10} {:<18} {:>8} {:>4}",
+            i,
+            call.start,
+            call.end,
+            trunc(&call.from, 20),
+            trunc(&call.to, 20),
+            call.state,
+            trunc(&fin, 18),
+            dur,
+            call.packets
+        );
+        let _ = writeln!(
+            o,
+            "      call-id {}  {} → {} ({}){}",
+            trunc(&call.call_id, 40),
+            call.caller,
+            call.callee,
+            call.transport,
+            if call.streams.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "  streams {}",
+                    call.streams
+                        .iter()
+                        .map(|s| s.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )
+            }
+        );
+    }
+
+    let _ = writeln!(o, "\n== Registrations ({}) ==", r.registrations.len());
+    for reg in &r.registrations {
+        let last = reg.attempts.last();
+        let _ = writeln!(
+            o,
+            "  {:<30} {:<12} attempts {:>3}  last {}  contact {}",
+            trunc(&reg.aor, 30),
+            format!("{:?}", reg.state).to_lowercase(),
+            reg.attempts.len(),
+            last.map(|l| match (l.response_code, &l.response_reason) {
+                (Some(c), Some(rsn)) => format!("{c} {}", trunc(rsn, 24)),
+                _ => "no response".into(),
+            })
+            .unwrap_or_default(),
+            trunc(&reg.contact, 40)
+        );
+    }
+    if !r.out_of_dialog.is_empty() {
+        let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+        for x in &r.out_of_dialog {
+            let e = by.entry(x.method.clone()).or_default();
+            e.0 += 1;
+            if x.response_code.is_none() {
+                e.1 += 1;
+            }
+        }
+        let parts: Vec<String> = by
+            .iter()
+            .map(|(m, (n, un))| format!("{} {n} ({un} unanswered)", clean(m)))
+            .collect();
+        let _ = writeln!(o, "  out-of-dialog requests: {}", parts.join(", "));
+    }
+
+    let _ = writeln!(o, "\n== RTP streams ({}) ==", r.streams.len());
+    if !r.streams.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {:<3} {:<21} {:<21} {:<10} {:<10} {:>6} {:>5} {:>6} {:>7} {:>11} {:>4} P",
+            "#",
+            "Source",
+            "Destination",
+            "SSRC",
+            "Codec",
+            "Pkts",
+            "Lost",
+            "Lost%",
+            "MaxΔms",
+            "Jitter ms",
+            "MOS"
+        );
+    }
+    for (i, s) in r.streams.iter().enumerate() {
+        stream_line(&mut o, i, s);
+        let call = match (&s.call_id, s.association) {
+            (Some(id), Some(a)) => format!(
+                "call {} ({})",
+                trunc(id, 40),
+                format!("{a:?}").to_lowercase()
+            ),
+            _ => "no call (orphan)".into(),
+        };
+        let dtmf = if s.dtmf.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "  DTMF {}",
+                s.dtmf
+                    .iter()
+                    .map(|d| clean(&d.digit))
+                    .collect::<Vec<_>>()
+                    .join("")
+            )
+        };
+        let _ = writeln!(
+            o,
+            "      frames {}–{}  {}{}",
+            s.first_frame, s.last_frame, call, dtmf
+        );
+    }
+
+    let _ = writeln!(o, "\n== Findings ({}) ==", r.findings.len());
+    if r.findings.is_empty() {
+        let _ = writeln!(o, "  none");
+    }
+    for f in &r.findings {
+        let _ = writeln!(
+            o,
+            "  {} [{}] {}",
+            sev_label(f.severity, color),
+            f.rule,
+            clean(&f.summary)
+        );
+        for e in f.evidence.iter().take(8) {
+            let fr = e.frame.map(|f| format!("frame {f}")).unwrap_or_default();
+            let t = e.time.map(|t| format!(" @{t:.3}s")).unwrap_or_default();
+            let _ = writeln!(o, "      {fr}{t}: {}", trunc(&e.what, 80));
+        }
+        if f.evidence.len() > 8 {
+            let _ = writeln!(o, "      … {} more", f.evidence.len() - 8);
+        }
+        let _ = writeln!(o, "      fix: {}", f.remediation);
+    }
+    o
+}
