@@ -127,6 +127,35 @@ pub struct Stream {
     pub association: Option<Association>,
 }
 
+/// Signalling activity from one source address/port (a UA's NAT binding, as the far end
+/// sees it): when it spoke, the longest silence, and which keepalives it used.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HostActivity {
+    pub endpoint: Endpoint,
+    pub first_frame: FrameRef,
+    pub first_ts: Ts,
+    pub last_frame: FrameRef,
+    pub last_ts: Ts,
+    /// Packets sent from this endpoint: SIP messages and keepalives.
+    pub packets: u64,
+    /// Longest silence between two consecutive packets from this endpoint, ms.
+    pub max_gap_ms: f64,
+    /// The frames bracketing that silence.
+    pub max_gap_from: Option<FrameRef>,
+    pub max_gap_to: Option<FrameRef>,
+    pub max_gap_from_ts: Option<Ts>,
+    /// Keepalive inventory.
+    pub crlf_keepalives: u64,
+    pub options: u64,
+    pub stun: u64,
+    pub notify: u64,
+    pub register: u64,
+    /// Keepalive intervals seen (seconds): min and max gap between keepalives.
+    pub keepalive_min_interval_s: Option<f64>,
+    pub keepalive_max_interval_s: Option<f64>,
+    pub user_agent: Option<String>,
+}
+
 /// A call with the streams attached to it.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -143,6 +172,8 @@ pub struct Analysis {
     pub registrations: Vec<Registration>,
     pub out_of_dialog: Vec<OutOfDialog>,
     pub streams: Vec<Stream>,
+    /// Signalling sources, sorted by endpoint.
+    pub hosts: Vec<HostActivity>,
     pub sip_stats: SipStats,
     /// The first anomalies of each kind (bounded), for evidence.
     pub anomalies: Vec<Anomaly>,

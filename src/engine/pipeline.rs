@@ -3,11 +3,11 @@
 use super::Config;
 use super::media::Media;
 use crate::capture::{Batch, CaptureError, FileInfo, MergedReader};
-use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, StreamKey, attach};
+use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, HostActivity, StreamKey, attach};
 use crate::decode::{Datagram, Decoded, Held, L4, Reassembler, decode_frame};
 use crate::sip::state::{SipPacket, SipState};
 use crate::sip::wire::{self, StreamFrame};
-use crate::types::{Anomaly, FiveTuple, FrameRef, Layer, Transport, Ts};
+use crate::types::{Anomaly, Endpoint, FiveTuple, FrameRef, Layer, Transport, Ts};
 use foldhash::fast::RandomState;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -50,6 +50,25 @@ struct TcpSip {
     buf: Vec<u8>,
     /// None until the first bytes decide whether this direction carries SIP.
     is_sip: Option<bool>,
+}
+
+/// What a signalling packet was, for the per-endpoint activity table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Act {
+    Sip,
+    Register,
+    Options,
+    Notify,
+    Crlf,
+    Stun,
+}
+
+/// Activity table cap (oldest-seen entries beyond it are not tracked; counted).
+const MAX_HOSTS: usize = 100_000;
+
+struct HostAcc {
+    h: HostActivity,
+    last_keepalive: Option<Ts>,
 }
 
 /// Bytes a single TCP direction may buffer while waiting for a message to complete.
@@ -102,6 +121,8 @@ struct State<'c> {
     last_ts: Option<Ts>,
     last_expiry: Ts,
     tcp_sip_evicted: u64,
+    hosts: HashMap<Endpoint, HostAcc, RandomState>,
+    hosts_untracked: u64,
 }
 
 impl<'c> State<'c> {
@@ -118,6 +139,8 @@ impl<'c> State<'c> {
             last_ts: None,
             last_expiry: Ts(i64::MIN),
             tcp_sip_evicted: 0,
+            hosts: HashMap::default(),
+            hosts_untracked: 0,
         }
     }
 
@@ -131,6 +154,100 @@ impl<'c> State<'c> {
                 frame,
                 detail,
             });
+        }
+    }
+
+    /// Record a signalling packet from `ep`. STUN only counts for endpoints already known
+    /// to speak SIP (it keeps their binding alive); everything else creates the entry.
+    fn activity(&mut self, ep: Endpoint, frame: FrameRef, ts: Ts, act: Act, ua: Option<&str>) {
+        if !self.hosts.contains_key(&ep) {
+            if act == Act::Stun {
+                return;
+            }
+            if self.hosts.len() >= MAX_HOSTS {
+                self.hosts_untracked += 1;
+                return;
+            }
+            self.hosts.insert(
+                ep,
+                HostAcc {
+                    h: HostActivity {
+                        endpoint: ep,
+                        first_frame: frame,
+                        first_ts: ts,
+                        last_frame: frame,
+                        last_ts: ts,
+                        packets: 0,
+                        max_gap_ms: 0.0,
+                        max_gap_from: None,
+                        max_gap_to: None,
+                        max_gap_from_ts: None,
+                        crlf_keepalives: 0,
+                        options: 0,
+                        stun: 0,
+                        notify: 0,
+                        register: 0,
+                        keepalive_min_interval_s: None,
+                        keepalive_max_interval_s: None,
+                        user_agent: None,
+                    },
+                    last_keepalive: None,
+                },
+            );
+        }
+        let Some(acc) = self.hosts.get_mut(&ep) else {
+            return;
+        };
+        let h = &mut acc.h;
+        if h.packets > 0 {
+            let gap = ts.ms_since(h.last_ts);
+            if gap > h.max_gap_ms {
+                h.max_gap_ms = gap;
+                h.max_gap_from = Some(h.last_frame);
+                h.max_gap_from_ts = Some(h.last_ts);
+                h.max_gap_to = Some(frame);
+            }
+        }
+        h.packets += 1;
+        if ts >= h.last_ts {
+            h.last_ts = ts;
+            h.last_frame = frame;
+        }
+        if h.user_agent.is_none() {
+            h.user_agent = ua.map(|u| u.chars().take(200).collect());
+        }
+        let keepalive = match act {
+            Act::Crlf => {
+                h.crlf_keepalives += 1;
+                true
+            }
+            Act::Options => {
+                h.options += 1;
+                true
+            }
+            Act::Stun => {
+                h.stun += 1;
+                true
+            }
+            Act::Notify => {
+                h.notify += 1;
+                true
+            }
+            Act::Register => {
+                h.register += 1;
+                false
+            }
+            Act::Sip => false,
+        };
+        if keepalive {
+            if let Some(prev) = acc.last_keepalive {
+                let iv = ts.secs_since(prev);
+                h.keepalive_min_interval_s =
+                    Some(h.keepalive_min_interval_s.map_or(iv, |m| m.min(iv)));
+                h.keepalive_max_interval_s =
+                    Some(h.keepalive_max_interval_s.map_or(iv, |m| m.max(iv)));
+            }
+            acc.last_keepalive = Some(ts);
         }
     }
 
@@ -193,6 +310,7 @@ impl<'c> State<'c> {
             return Class::OtherUdp;
         }
         if is_stun(p) {
+            self.activity(t.src, d.frame, d.ts, Act::Stun, None);
             return Class::Stun;
         }
         if wire::looks_like_sip(p)
@@ -201,7 +319,10 @@ impl<'c> State<'c> {
             self.sip_message(msg, d);
             return Class::Sip;
         }
-        if is_crlf_keepalive(p) && (t.src.port == 5060 || t.dst.port == 5060) {
+        if is_crlf_keepalive(p)
+            && (t.src.port == 5060 || t.dst.port == 5060 || self.hosts.contains_key(&t.src))
+        {
+            self.activity(t.src, d.frame, d.ts, Act::Crlf, None);
             return Class::SipKeepalive;
         }
         Class::OtherUdp
@@ -280,6 +401,7 @@ impl<'c> State<'c> {
                     }
                     StreamFrame::Keepalive(n) => {
                         any_ka = true;
+                        self.activity(d.tuple.src, d.frame, d.ts, Act::Crlf, None);
                         st.buf.drain(..n.min(st.buf.len()).max(1));
                     }
                     StreamFrame::Garbage(n) => {
@@ -334,6 +456,17 @@ impl<'c> State<'c> {
                 self.media.announce(&sdp);
             }
         }
+        let act = match msg.method() {
+            Some(wire::Method::Register) => Act::Register,
+            Some(wire::Method::Options) => Act::Options,
+            Some(wire::Method::Notify) => Act::Notify,
+            _ => Act::Sip,
+        };
+        let ua = msg
+            .header_value(wire::HeaderName::UserAgent)
+            .or_else(|| msg.header_value(wire::HeaderName::Server))
+            .map(|u| u.into_owned());
+        self.activity(d.tuple.src, d.frame, d.ts, act, ua.as_deref());
         let size = msg.raw.len();
         let msg = Arc::new(msg);
         self.sip.on_message(&SipPacket {
@@ -511,8 +644,12 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>) -> Analysis {
         first_ts,
         last_ts,
         tcp_sip_evicted,
+        hosts,
+        hosts_untracked,
         ..
     } = state.st;
+    let mut hosts: Vec<HostActivity> = hosts.into_values().map(|h| h.h).collect();
+    hosts.sort_by_key(|a| a.endpoint);
     let media_evicted = media.evicted;
     let mut streams = media.finish();
     let sip_out = sip.finish();
@@ -561,6 +698,9 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>) -> Analysis {
     if media_evicted > 0 {
         limits_hit.push(("streams".into(), media_evicted));
     }
+    if hosts_untracked > 0 {
+        limits_hit.push(("signalling_hosts".into(), hosts_untracked));
+    }
     if tcp_sip_evicted > 0 {
         limits_hit.push(("tcp_sip_streams".into(), tcp_sip_evicted));
     }
@@ -585,6 +725,7 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>) -> Analysis {
         registrations: sip_out.registrations,
         out_of_dialog: sip_out.out_of_dialog,
         streams,
+        hosts,
         sip_stats: sip_out.stats,
         anomalies,
     }

@@ -1,8 +1,105 @@
-//! The rule registry. Rules are added here family by family.
+//! The rule registry and the `rule!` macro every family file uses to declare a rule as a
+//! unit struct with static metadata and a pure check.
 
 use super::Rule;
 
+/// Declare a rule: `rule!(Name { id, severity, title, explanation, remediation,
+/// thresholds } |cx, out, meta| { ... })`.
+macro_rules! rule {
+    ($ty:ident {
+        id: $id:literal,
+        severity: $sev:ident,
+        title: $title:literal,
+        explanation: $ex:literal,
+        remediation: $re:literal,
+        thresholds: $th:literal $(,)?
+    } |$cx:ident, $out:ident, $meta:ident| $body:block) => {
+        pub struct $ty;
+        impl $crate::rules::Rule for $ty {
+            fn meta(&self) -> &'static $crate::rules::RuleMeta {
+                static M: $crate::rules::RuleMeta = $crate::rules::RuleMeta {
+                    id: $id,
+                    severity: $crate::rules::Severity::$sev,
+                    title: $title,
+                    explanation: $ex,
+                    remediation: $re,
+                    thresholds: $th,
+                };
+                &M
+            }
+            #[allow(unused_variables)]
+            fn check(&self, $cx: &$crate::rules::Ctx<'_>, $out: &mut Vec<$crate::rules::Finding>) {
+                let $meta = self.meta();
+                $body
+            }
+        }
+    };
+}
+pub(crate) use rule;
+
+use super::families::*;
+
+static REGISTRY: &[&dyn Rule] = &[
+    // capture
+    &capture::Truncated,
+    &capture::SnaplenCut,
+    &capture::Drops,
+    &capture::OneSided,
+    &capture::LimitsHit,
+    &capture::EncryptedSignalling,
+    &capture::Duplicates,
+    // sip
+    &sip::CallFailed,
+    &sip::InviteUnanswered,
+    &sip::AckMissing,
+    &sip::Retransmissions,
+    &sip::SlowSetup,
+    &sip::TimerDrop,
+    &sip::InDialogMisroute,
+    &sip::Malformed,
+    &sip::OversizeUdp,
+    &sip::SessionTimer,
+    // registration
+    &reg::Failed,
+    &reg::ExpiryExceedsNat,
+    &reg::IntervalTooShort,
+    &reg::Lapsed,
+    &reg::BindingExpiredInboundLost,
+    // keepalive
+    &reg::KeepaliveMissing,
+    &reg::OptionsUnanswered,
+    &reg::KeepaliveInterval,
+    // nat + alg
+    &nat::PrivateSdp,
+    &nat::PrivateContact,
+    &nat::MediaPortTranslated,
+    &nat::MediaToUnroutable,
+    &nat::EarlyMediaLost,
+    &nat::BindingChurn,
+    &nat::AlgRewriteInconsistent,
+    // media
+    &media::OneWay,
+    &media::NoMedia,
+    &media::Stopped,
+    &media::Orphan,
+    &media::CodecMismatch,
+    &media::DtmfMismatch,
+    &media::HoldNotResumed,
+    &media::SsrcChange,
+    // quality
+    &qos::Loss,
+    &qos::Jitter,
+    &qos::Mos,
+    &qos::RtcpReported,
+    &qos::BurstLoss,
+    // security
+    &security::Scanner,
+    &security::Bruteforce,
+    &security::TollFraud,
+    &security::Flood,
+];
+
 /// Every rule, in catalogue order.
 pub fn registry() -> &'static [&'static dyn Rule] {
-    &[]
+    REGISTRY
 }

@@ -8,6 +8,7 @@ use crate::types::{FrameRef, Ts};
 use serde::Serialize;
 
 mod catalogue;
+mod families;
 pub use catalogue::registry;
 
 /// How bad a finding is.
@@ -100,7 +101,7 @@ impl RuleMeta {
     }
 }
 
-/// Thresholds the rules use.
+/// Thresholds the rules use (a `--config` TOML file may set any of them).
 #[derive(Debug, Clone, serde::Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Thresholds {
@@ -110,6 +111,38 @@ pub struct Thresholds {
     pub jitter_ms: f64,
     /// MOS below which `qos.mos` fires.
     pub mos: f64,
+    /// Consecutive lost packets that make `qos.burst-loss`.
+    pub burst_packets: u64,
+    /// Fraction lost reported by RTCP (0..1) above which `qos.rtcp-reported` fires.
+    pub rtcp_fraction_lost: f64,
+    /// RTT (ms) computed from RTCP above which `qos.rtcp-reported` fires.
+    pub rtt_ms: f64,
+    /// Post-dial delay (ms) above which `sip.slow-setup` fires.
+    pub post_dial_delay_ms: f64,
+    /// Share of a peer's requests that were retransmitted before `sip.retransmissions` fires.
+    pub retransmission_ratio: f64,
+    /// And the least number of retransmissions for it.
+    pub retransmission_min: u64,
+    /// SIP over UDP above this size (bytes) is `sip.oversize-udp`.
+    pub udp_sip_bytes: usize,
+    /// A silence in RTP longer than this (s) mid-call is `media.stopped`.
+    pub rtp_timeout_s: f64,
+    /// How long a NAT keeps an idle UDP binding (s). Linux conntrack keeps an assured UDP
+    /// flow 120 s; consumer routers range from 30 s to 300 s.
+    pub nat_timeout_s: f64,
+    /// Recommended keepalive interval range (s), from providers' advice.
+    pub keepalive_min_s: f64,
+    pub keepalive_max_s: f64,
+    /// Shortest sensible registration interval (s).
+    pub min_register_s: u32,
+    /// Auth failures from one source that make `security.bruteforce`.
+    pub auth_failures: u64,
+    /// Distinct destinations from one source within a minute for `security.toll-fraud`.
+    pub fraud_destinations: usize,
+    /// SIP requests per second from one source for `security.flood`.
+    pub flood_rps: f64,
+    /// Distinct user parts probed from one source for `security.scanner`.
+    pub scan_users: usize,
 }
 
 impl Default for Thresholds {
@@ -118,6 +151,22 @@ impl Default for Thresholds {
             loss_pct: 1.0,
             jitter_ms: 30.0,
             mos: 3.6,
+            burst_packets: 5,
+            rtcp_fraction_lost: 0.05,
+            rtt_ms: 400.0,
+            post_dial_delay_ms: 5000.0,
+            retransmission_ratio: 0.1,
+            retransmission_min: 3,
+            udp_sip_bytes: 1300,
+            rtp_timeout_s: 5.0,
+            nat_timeout_s: 120.0,
+            keepalive_min_s: 20.0,
+            keepalive_max_s: 170.0,
+            min_register_s: 60,
+            auth_failures: 10,
+            fraud_destinations: 10,
+            flood_rps: 50.0,
+            scan_users: 10,
         }
     }
 }

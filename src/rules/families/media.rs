@@ -1,0 +1,538 @@
+//! Media rules: one-way and missing audio (with the cause when the evidence allows),
+//! media that stopped, orphan streams, codec and DTMF mismatches, hold, SSRC changes.
+
+use super::{call_subject, fmt_s, start_line, stream_subject};
+use crate::correlate::{Call, Stream};
+use crate::rules::catalogue::rule;
+use crate::rules::{Ctx, Evidence, Subject, finding};
+use crate::sdp::{Direction, Sdp};
+use crate::sip::state::{MsgKind, SdpRef};
+use crate::sip::wire::Method;
+use crate::types::is_unroutable;
+
+fn refs(c: &Call) -> impl Iterator<Item = &SdpRef> {
+    c.sip
+        .sdp
+        .iter()
+        .flat_map(|ex| std::iter::once(&ex.offer).chain(ex.answer.iter()))
+}
+
+fn streams<'a>(cx: &'a Ctx<'_>, c: &Call) -> Vec<&'a Stream> {
+    c.streams
+        .iter()
+        .filter_map(|i| cx.analysis.streams.get(*i))
+        .collect()
+}
+
+/// Answered and lasting at least 2 s (shorter calls may carry no media legitimately).
+fn talked(c: &Call) -> Option<f64> {
+    c.sip.duration_s().filter(|d| *d >= 2.0)
+}
+
+fn audio_sdp(sdp: &Sdp) -> bool {
+    sdp.media.iter().any(|m| m.kind == "audio" && m.port != 0)
+}
+
+fn held(sdp: &Sdp) -> bool {
+    sdp.audio()
+        .is_some_and(|m| sdp.media_direction(m) != Direction::SendRecv)
+}
+
+rule!(
+    OneWay {
+        id: "media.one-way",
+        severity: Error,
+        title: "One-way audio: media in one direction only",
+        explanation: "The call was answered and RTP flowed in one direction, never in the other: one party hears nothing. The cause is usually NAT (a private address in SDP, media sent to an unroutable address, no latching), a firewall blocking the provider's RTP range, or a SIP ALG; a call put on hold legitimately sends one way.",
+        remediation: "Follow the cause named in the evidence: fix the private SDP address (public address/STUN), enable latching on the far end, open the RTP port range in the firewall, disable SIP ALG.",
+        thresholds: "answered call ≥ 2 s, streams in one direction only, not on hold",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let Some(d) = talked(c) else { continue };
+            let ss = streams(cx, c);
+            let real: Vec<&Stream> = ss
+                .iter()
+                .copied()
+                .filter(|s| s.stats.packets >= 5 && s.codec.as_deref() != Some("telephone-event"))
+                .collect();
+            if real.is_empty() {
+                continue;
+            }
+            let back = |s: &Stream| real.iter().any(|r| r.src.ip == s.dst.ip || r.dst == s.src);
+            if real.iter().any(|s| back(s)) {
+                continue;
+            }
+            if refs(c).any(|r| held(&r.sdp)) {
+                continue;
+            }
+            let s = real[0];
+            let mut ev = vec![cx.ev(
+                s.first_frame,
+                s.first_ts,
+                format!("RTP {} → {}: {} packets", s.src, s.dst, s.stats.packets),
+            )];
+            let mut cause = "no RTP came back (firewall or NAT on the silent side)".to_string();
+            if is_unroutable(&s.dst.ip) && !is_unroutable(&s.src.ip) {
+                cause = format!(
+                    "media is sent to the private address {} the SDP announced",
+                    s.dst.ip
+                );
+            }
+            for r in refs(c) {
+                if let Some(cl) = r.sdp.audio().and_then(|m| r.sdp.media_connection(m))
+                    && cl.ip.is_some_and(|ip| is_unroutable(&ip))
+                    && !is_unroutable(&r.src.ip)
+                {
+                    ev.push(cx.ev(
+                        r.frame,
+                        r.ts,
+                        format!("SDP in {} from {}: {}", r.carried_in, r.src, cl.line),
+                    ));
+                    if !cause.starts_with("media is sent") {
+                        cause = format!(
+                            "the SDP from {} announces the private address {}",
+                            r.src, cl.addr
+                        );
+                    }
+                }
+            }
+            ev.push(Evidence {
+                frame: None,
+                time: None,
+                what: format!(
+                    "no RTP toward {} during {} of answered call",
+                    s.src,
+                    fmt_s(d)
+                ),
+            });
+            out.push(finding(
+                meta,
+                call_subject(c),
+                format!("one-way audio: {} → {} only; {cause}", s.src, s.dst),
+                ev,
+            ));
+        }
+    }
+);
+
+rule!(
+    NoMedia {
+        id: "media.none",
+        severity: Error,
+        title: "Answered call without any media",
+        explanation: "The call was answered and lasted, the SDP negotiated audio, but no RTP was captured in either direction: both parties hear silence — or the capture point does not see the media path (media relayed elsewhere).",
+        remediation: "Check that the capture sees the media path; then firewall rules for the RTP port range and the addresses in the SDP.",
+        thresholds: "answered call ≥ 2 s with audio in SDP and no stream",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let Some(d) = talked(c) else { continue };
+            if !c.streams.is_empty() || !refs(c).any(|r| audio_sdp(&r.sdp)) {
+                continue;
+            }
+            let mut ev = Vec::new();
+            for r in refs(c).take(2) {
+                if let Some(m) = r.sdp.audio() {
+                    ev.push(
+                        cx.ev(
+                            r.frame,
+                            r.ts,
+                            format!(
+                                "SDP in {}: {} ({})",
+                                r.carried_in,
+                                m.line,
+                                r.sdp
+                                    .media_connection(m)
+                                    .map(|x| x.line.clone())
+                                    .unwrap_or_default()
+                            ),
+                        ),
+                    );
+                }
+            }
+            ev.push(Evidence {
+                frame: None,
+                time: None,
+                what: format!("no RTP during {} of answered call", fmt_s(d)),
+            });
+            out.push(finding(
+                meta,
+                call_subject(c),
+                format!(
+                    "answered call lasted {} without RTP in either direction",
+                    fmt_s(d)
+                ),
+                ev,
+            ));
+        }
+    }
+);
+
+rule!(
+    Stopped {
+        id: "media.stopped",
+        severity: Warning,
+        title: "Media stopped mid-call",
+        explanation: "RTP paused longer than an RTP timeout in the middle of the call. Users hear silence; PBXs with rtptimeout hang up. Causes: network outage, a NAT/firewall dropping the flow, the far end stopping media (e.g. hold without signalling).",
+        remediation: "Look at what happened at the time of the gap (re-INVITE? network event?); check the path for outages.",
+        thresholds: "rtp_timeout_s (5 s) without a packet in a stream of a call",
+    } | cx,
+    out,
+    meta | {
+        for s in &cx.analysis.streams {
+            if s.call.is_none() || s.stats.max_gap_ms < cx.thresholds.rtp_timeout_s * 1000.0 {
+                continue;
+            }
+            let mut ev = vec![];
+            if let Some(f) = s.stats.max_gap_frame {
+                ev.push(Evidence {
+                    frame: Some(f),
+                    time: None,
+                    what: format!(
+                        "first packet after a {:.1} s silence (> {:.0} s)",
+                        s.stats.max_gap_ms / 1000.0,
+                        cx.thresholds.rtp_timeout_s
+                    ),
+                });
+            }
+            out.push(finding(
+                meta,
+                stream_subject(s),
+                format!(
+                    "RTP {} → {} paused {:.1} s mid-call",
+                    s.src,
+                    s.dst,
+                    s.stats.max_gap_ms / 1000.0
+                ),
+                ev,
+            ));
+        }
+    }
+);
+
+rule!(
+    Orphan {
+        id: "media.orphan",
+        severity: Info,
+        title: "Media that no captured signalling announced",
+        explanation: "These RTP streams belong to no call in the capture: the signalling was not captured (started before the capture, other interface, encrypted), or something sends media nobody negotiated.",
+        remediation: "Start the capture before the call, capture signalling and media on the same point, or check for unwanted media sources.",
+        thresholds: "a stream with at least 10 packets attached to no call",
+    } | cx,
+    out,
+    meta | {
+        let orphans: Vec<&Stream> = cx
+            .analysis
+            .streams
+            .iter()
+            .filter(|s| s.call.is_none() && s.stats.packets >= 10)
+            .collect();
+        if orphans.is_empty() {
+            return;
+        }
+        let ev = orphans
+            .iter()
+            .take(5)
+            .map(|s| {
+                cx.ev(
+                    s.first_frame,
+                    s.first_ts,
+                    format!(
+                        "0x{:08X} {} → {} ({} packets)",
+                        s.ssrc, s.src, s.dst, s.stats.packets
+                    ),
+                )
+            })
+            .collect();
+        let why = if cx.analysis.calls.is_empty() {
+            "no SIP call in the capture"
+        } else {
+            "no call's SDP names them"
+        };
+        out.push(finding(
+            meta,
+            Subject::Capture,
+            format!("{} RTP streams without a call ({why})", orphans.len()),
+            ev,
+        ));
+    }
+);
+
+fn pts(sdp: &Sdp) -> Vec<(u8, String)> {
+    sdp.audio()
+        .map(|m| {
+            m.payload_types()
+                .into_iter()
+                .map(|pt| {
+                    (
+                        pt,
+                        m.codec(pt).map(|c| c.0).unwrap_or_else(|| pt.to_string()),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn is_aux(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n == "telephone-event" || n == "cn" || n == "red" || n == "comfort-noise"
+}
+
+rule!(
+    CodecMismatch {
+        id: "media.codec-mismatch",
+        severity: Error,
+        title: "Codec mismatch between the parties",
+        explanation: "The two sides have no codec in common (the call is refused with 488/415/606), or RTP carries a payload type that offer/answer never negotiated, which the receiver cannot decode.",
+        remediation: "Align the codec lists (the provider usually accepts G.711 A-law/µ-law); make sure the sender uses only negotiated payload types.",
+        thresholds: "final 488/415/606; or answer without a common codec; or RTP payload type outside offer ∪ answer",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let s = &c.sip;
+            if let Some(code) = s.final_code.filter(|c| matches!(c, 488 | 415 | 606)) {
+                let mut ev = Vec::new();
+                if let Some(r) = s.sdp.first().map(|ex| &ex.offer)
+                    && let Some(m) = r.sdp.audio()
+                {
+                    ev.push(cx.ev(r.frame, r.ts, format!("offer: {}", m.line)));
+                }
+                if let Some(r) = s
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| matches!(m.kind, MsgKind::Response { code: x, .. } if x == code))
+                {
+                    ev.push(cx.ev(r.frame, r.ts, start_line(r)));
+                }
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    format!(
+                        "call refused with {code} {}: no acceptable codec",
+                        s.final_reason.clone().unwrap_or_default()
+                    ),
+                    ev,
+                ));
+                continue;
+            }
+            for ex in &s.sdp {
+                let Some(ans) = &ex.answer else { continue };
+                let o = pts(&ex.offer.sdp);
+                let a = pts(&ans.sdp);
+                if o.is_empty() || a.is_empty() {
+                    continue;
+                }
+                let common = a.iter().any(|(_, an)| {
+                    !is_aux(an) && o.iter().any(|(_, on)| on.eq_ignore_ascii_case(an))
+                });
+                if !common {
+                    let (Some(om), Some(am)) = (ex.offer.sdp.audio(), ans.sdp.audio()) else {
+                        continue;
+                    };
+                    out.push(finding(
+                        meta,
+                        call_subject(c),
+                        "answer shares no codec with the offer".into(),
+                        vec![
+                            cx.ev(ex.offer.frame, ex.offer.ts, format!("offer: {}", om.line)),
+                            cx.ev(ans.frame, ans.ts, format!("answer: {}", am.line)),
+                        ],
+                    ));
+                }
+            }
+            let negotiated: Vec<u8> = refs(c)
+                .flat_map(|r| pts(&r.sdp).into_iter().map(|(p, _)| p))
+                .collect();
+            if negotiated.is_empty() {
+                continue;
+            }
+            for st in streams(cx, c) {
+                if let Some(pt) = st
+                    .stats
+                    .payload_types
+                    .iter()
+                    .find(|p| !negotiated.contains(p) && **p != 13)
+                {
+                    out.push(finding(
+                        meta,
+                        stream_subject(st),
+                        format!(
+                            "RTP 0x{:08X} carries payload type {pt}, not negotiated in SDP ({:?})",
+                            st.ssrc, negotiated
+                        ),
+                        vec![cx.ev(
+                            st.first_frame,
+                            st.first_ts,
+                            format!(
+                                "RTP {} → {} payload types {:?}",
+                                st.src, st.dst, st.stats.payload_types
+                            ),
+                        )],
+                    ));
+                }
+            }
+        }
+    }
+);
+
+fn has_te(sdp: &Sdp) -> bool {
+    sdp.audio().and_then(|m| m.telephone_event_pt()).is_some()
+}
+
+rule!(
+    DtmfMismatch {
+        id: "media.dtmf-mismatch",
+        severity: Warning,
+        title: "DTMF mode mismatch (telephone-event on one side only, or SIP INFO)",
+        explanation: "One side offers RFC 2833/4733 telephone-event and the other does not, or digits travel as SIP INFO. Digits then get lost or doubled: IVRs and voicemail PINs stop working.",
+        remediation: "Use RFC 2833 telephone-event on both sides (most trunks accept only that); disable SIP INFO and in-band DTMF.",
+        thresholds: "telephone-event in offer xor answer; any INFO with a DTMF body",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            for ex in &c.sip.sdp {
+                let Some(ans) = &ex.answer else { continue };
+                if has_te(&ex.offer.sdp) != has_te(&ans.sdp) {
+                    let (Some(om), Some(am)) = (ex.offer.sdp.audio(), ans.sdp.audio()) else {
+                        continue;
+                    };
+                    out.push(finding(
+                        meta,
+                        call_subject(c),
+                        format!(
+                            "telephone-event only in the {}",
+                            if has_te(&ex.offer.sdp) {
+                                "offer"
+                            } else {
+                                "answer"
+                            }
+                        ),
+                        vec![
+                            cx.ev(ex.offer.frame, ex.offer.ts, format!("offer: {}", om.line)),
+                            cx.ev(ans.frame, ans.ts, format!("answer: {}", am.line)),
+                        ],
+                    ));
+                    break;
+                }
+            }
+            let infos: Vec<_> = c
+                .sip
+                .messages
+                .iter()
+                .filter(|m| {
+                    matches!(
+                        &m.kind,
+                        MsgKind::Request {
+                            method: Method::Info,
+                            ..
+                        }
+                    ) && m.msg.content_type().is_some_and(|t| t.contains("dtmf"))
+                })
+                .collect();
+            if let Some(first) = infos.first() {
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    format!("{} DTMF digits sent as SIP INFO", infos.len()),
+                    vec![cx.ev(first.frame, first.ts, start_line(first))],
+                ));
+            }
+        }
+    }
+);
+
+rule!(
+    HoldNotResumed {
+        id: "media.hold-not-resumed",
+        severity: Info,
+        title: "Call put on hold and never resumed",
+        explanation: "A re-INVITE/UPDATE put the call on hold (sendonly/inactive or c=0.0.0.0) and no later offer brought it back to sendrecv before the call ended: if users complain about silence, this is why.",
+        remediation: "Check the phone or PBX that sent the hold (transfer attempts often leave calls held).",
+        thresholds: "last SDP offer of the call is sendonly/recvonly/inactive",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            if c.sip.sdp.len() < 2 {
+                continue;
+            }
+            let Some(last) = c.sip.sdp.last() else {
+                continue;
+            };
+            if held(&last.offer.sdp) {
+                let m = last
+                    .offer
+                    .sdp
+                    .audio()
+                    .map(|m| m.line.clone())
+                    .unwrap_or_default();
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    format!(
+                        "on hold since {:.3} s, never resumed",
+                        cx.rel(last.offer.ts)
+                    ),
+                    vec![cx.ev(
+                        last.offer.frame,
+                        last.offer.ts,
+                        format!("hold offer in {}: {m}", last.offer.carried_in),
+                    )],
+                ));
+            }
+        }
+    }
+);
+
+rule!(
+    SsrcChange {
+        id: "media.ssrc-change",
+        severity: Info,
+        title: "SSRC changed within a call's media flow",
+        explanation: "The same 5-tuple started sending a new SSRC mid-call (a transfer, a media server switching source, a restart). Receivers that lock onto the first SSRC drop the new one: silence after a transfer.",
+        remediation: "Make the receiver accept SSRC changes (e.g. Asterisk/PJSIP rtp_keepalive/strict RTP settings), or have the sender keep its SSRC.",
+        thresholds: "two streams of one call with the same source and destination and different SSRC",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let ss = streams(cx, c);
+            for (i, a) in ss.iter().enumerate() {
+                if let Some(b) = ss
+                    .iter()
+                    .skip(i + 1)
+                    .find(|b| b.src == a.src && b.dst == a.dst && b.ssrc != a.ssrc)
+                {
+                    out.push(finding(
+                        meta,
+                        call_subject(c),
+                        format!(
+                            "{} → {} changed SSRC 0x{:08X} → 0x{:08X}",
+                            a.src, a.dst, a.ssrc, b.ssrc
+                        ),
+                        vec![
+                            cx.ev(
+                                a.last_frame,
+                                a.last_ts,
+                                format!("last packet of 0x{:08X}", a.ssrc),
+                            ),
+                            cx.ev(
+                                b.first_frame,
+                                b.first_ts,
+                                format!("first packet of 0x{:08X}", b.ssrc),
+                            ),
+                        ],
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+);

@@ -1,0 +1,378 @@
+//! NAT and SIP-ALG rules: private addresses leaking into SIP/SDP, translated media ports,
+//! media sent where it cannot arrive, early media lost before latching, NAT rebinding,
+//! and signs of in-flight rewriting by a router's SIP ALG.
+
+use super::{call_subject, header_line, start_line, stream_subject};
+use crate::correlate::{Call, Stream, sdp_endpoints};
+use crate::rules::catalogue::rule;
+use crate::rules::{Evidence, Subject, finding};
+use crate::sip::state::{MsgKind, SdpRef};
+use crate::sip::wire::{HeaderName, uri_host_port};
+use crate::types::{Endpoint, is_unroutable};
+use std::net::IpAddr;
+
+fn refs(c: &Call) -> impl Iterator<Item = &SdpRef> {
+    c.sip
+        .sdp
+        .iter()
+        .flat_map(|ex| std::iter::once(&ex.offer).chain(ex.answer.iter()))
+}
+
+fn ip_of(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+rule!(
+    PrivateSdp {
+        id: "nat.private-sdp",
+        severity: Warning,
+        title: "Private address in SDP sent from a public address",
+        explanation: "The SDP announces a private (RFC 1918/6598) or link-local media address, but the packet left from a public address: a NAT is in between and nothing fixed the SDP. The far end will send its audio to an address it cannot reach (one-way audio), unless it latches onto the observed source. Some providers reject such SDP outright (488 Private IP Address).",
+        remediation: "Configure the phone/PBX with its public address (externip/external_media_address) or STUN, or let the provider do media latching (comedia); disable SIP ALG if it half-rewrites.",
+        thresholds: "c= or o= address unroutable, packet source routable",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            for r in refs(c) {
+                if is_unroutable(&r.src.ip) {
+                    continue;
+                }
+                let conn = r
+                    .sdp
+                    .audio()
+                    .and_then(|m| r.sdp.media_connection(m))
+                    .or(r.sdp.connection.as_ref());
+                let Some(cl) = conn.filter(|c| c.ip.is_some_and(|ip| is_unroutable(&ip))) else {
+                    continue;
+                };
+                let mut ev = vec![cx.ev(
+                    r.frame,
+                    r.ts,
+                    format!("SDP in {} from {}: {}", r.carried_in, r.src, cl.line),
+                )];
+                if let Some(o) = &r.sdp.origin {
+                    ev.push(cx.ev(r.frame, r.ts, o.line.clone()));
+                }
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    format!(
+                        "SDP in {} announces private {} but was sent from public {}",
+                        r.carried_in, cl.addr, r.src.ip
+                    ),
+                    ev,
+                ));
+                break;
+            }
+        }
+    }
+);
+
+rule!(
+    PrivateContact {
+        id: "nat.private-contact",
+        severity: Warning,
+        title: "Private address in Contact/Via without rport from a public address",
+        explanation: "A request left a NAT with a private address in Contact and Via and without the rport parameter, so responses and later requests are routed to an address nobody can reach, unless the server applies its own NAT handling (received/rport, force_rport).",
+        remediation: "Enable rport/NAT traversal on the UA (or STUN/outbound proxy), or configure the server to treat the peer as NATed (nat=force_rport,comedia).",
+        thresholds: "Contact host unroutable, packet source routable, top Via without rport",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let hit = c.sip.messages.iter().find(|m| {
+                matches!(m.kind, MsgKind::Request { .. })
+                    && !is_unroutable(&m.src.ip)
+                    && m.msg
+                        .contacts()
+                        .first()
+                        .and_then(|n| uri_host_port(&n.uri).and_then(|(h, _)| ip_of(h)))
+                        .is_some_and(|ip| is_unroutable(&ip))
+                    && m.msg.vias().first().is_some_and(|v| {
+                        v.rport.is_none() && ip_of(&v.host).is_some_and(|ip| is_unroutable(&ip))
+                    })
+            });
+            if let Some(m) = hit {
+                let mut ev = vec![cx.ev(m.frame, m.ts, start_line(m))];
+                for k in [HeaderName::Contact, HeaderName::Via] {
+                    if let Some(l) = header_line(m, k) {
+                        ev.push(cx.ev(m.frame, m.ts, l));
+                    }
+                }
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    format!(
+                        "{} sent from public {} with a private Contact and Via (no rport)",
+                        m.msg.text(&m.msg.start_line),
+                        m.src.ip
+                    ),
+                    ev,
+                ));
+            }
+        }
+    }
+);
+
+/// The endpoints the side that sends `s` announced (it is the side whose SDP did *not*
+/// name `s.dst`), with the SDP line that says so.
+fn sender_announced<'a>(c: &'a Call, s: &Stream) -> Vec<(Endpoint, &'a SdpRef)> {
+    let receiver_is_caller = refs(c)
+        .find(|r| sdp_endpoints(&r.sdp).contains(&s.dst))
+        .map(|r| r.from_caller);
+    let Some(rc) = receiver_is_caller else {
+        return Vec::new();
+    };
+    refs(c)
+        .filter(|r| r.from_caller != rc)
+        .flat_map(|r| sdp_endpoints(&r.sdp).into_iter().map(move |e| (e, r)))
+        .collect()
+}
+
+rule!(
+    MediaPortTranslated {
+        id: "nat.media-port-translated",
+        severity: Info,
+        title: "Media arrives from another address/port than its SDP announced",
+        explanation: "The sender announced one address and port for its media but its RTP comes from another: a NAT translated it. A far end that sends back to the announced address instead of the observed source (no latching) produces one-way audio.",
+        remediation: "Make sure the far end uses symmetric RTP / latching (comedia), or give the phone its public address and a forwarded RTP port range.",
+        thresholds: "stream source ≠ every endpoint its sender's SDP announced",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            for &si in &c.streams {
+                let Some(s) = cx.analysis.streams.get(si) else {
+                    continue;
+                };
+                let ann = sender_announced(c, s);
+                if ann.is_empty() || ann.iter().any(|(e, _)| *e == s.src) {
+                    continue;
+                }
+                let (e, r) = ann[0];
+                let line = r.sdp.audio().map(|m| m.line.clone()).unwrap_or_default();
+                out.push(finding(
+                    meta,
+                    stream_subject(s),
+                    format!(
+                        "RTP 0x{:08X} comes from {} but its SDP announced {}",
+                        s.ssrc, s.src, e
+                    ),
+                    vec![
+                        cx.ev(
+                            r.frame,
+                            r.ts,
+                            format!("SDP in {}: {line} (c= {})", r.carried_in, e.ip),
+                        ),
+                        cx.ev(
+                            s.first_frame,
+                            s.first_ts,
+                            format!("first RTP packet {} → {}", s.src, s.dst),
+                        ),
+                    ],
+                ));
+            }
+        }
+    }
+);
+
+rule!(
+    MediaToUnroutable {
+        id: "nat.media-to-unroutable",
+        severity: Error,
+        title: "Media sent from a public host to a private address",
+        explanation: "RTP leaves a public address toward a private (unroutable) one — the address the other side's SDP announced from behind its NAT. Those packets go nowhere: that side hears nothing.",
+        remediation: "Enable media latching/comedia on the public side (send to where RTP comes from), or fix the NATed side's SDP (public address, STUN, no half-working SIP ALG).",
+        thresholds: "stream destination unroutable, source routable",
+    } | cx,
+    out,
+    meta | {
+        for s in &cx.analysis.streams {
+            if !is_unroutable(&s.dst.ip) || is_unroutable(&s.src.ip) || s.stats.packets < 3 {
+                continue;
+            }
+            let mut ev = vec![cx.ev(
+                s.first_frame,
+                s.first_ts,
+                format!("RTP {} → {} ({} packets)", s.src, s.dst, s.stats.packets),
+            )];
+            if let Some(c) = s.call.and_then(|i| cx.analysis.calls.get(i))
+                && let Some(r) = refs(c).find(|r| sdp_endpoints(&r.sdp).contains(&s.dst))
+                && let Some(cl) = r.sdp.audio().and_then(|m| r.sdp.media_connection(m))
+            {
+                ev.push(cx.ev(
+                    r.frame,
+                    r.ts,
+                    format!("announced in SDP of {}: {}", r.carried_in, cl.line),
+                ));
+            }
+            out.push(finding(
+                meta,
+                stream_subject(s),
+                format!(
+                    "{} RTP packets sent from public {} to private {}: they cannot arrive",
+                    s.stats.packets, s.src, s.dst
+                ),
+                ev,
+            ));
+        }
+    }
+);
+
+rule!(
+    EarlyMediaLost {
+        id: "nat.early-media-lost",
+        severity: Warning,
+        title: "The first seconds of media went to the announced address before latching",
+        explanation: "The far end first sent media to the address the SDP announced and switched to the NATed phone's real address only after the phone's own RTP arrived (latching). Everything sent before the switch was lost: the first part of the call is missing for the customer.",
+        remediation: "Give the phone its public address in SDP (STUN, externip), or make the phone send RTP at once (no late media start), or forward its RTP ports.",
+        thresholds: "same source and SSRC sent to two destinations, the first one the announced address",
+    } | cx,
+    out,
+    meta | {
+        let st = &cx.analysis.streams;
+        for (i, a) in st.iter().enumerate() {
+            for b in st.iter().skip(i + 1) {
+                if a.src != b.src || a.ssrc != b.ssrc || a.dst == b.dst || b.first_ts < a.first_ts {
+                    continue;
+                }
+                // a went first (to the announced address), b is the latched destination.
+                let lost_s = b.first_ts.secs_since(a.first_ts);
+                out.push(finding(
+                meta,
+                stream_subject(a),
+                format!("media 0x{:08X} from {} went to {} for {lost_s:.1} s ({} packets) before switching to {}", a.ssrc, a.src, a.dst, a.stats.packets, b.dst),
+                vec![
+                    cx.ev(a.first_frame, a.first_ts, format!("first RTP {} → {}", a.src, a.dst)),
+                    cx.ev(a.last_frame, a.last_ts, format!("last RTP to {} ({} packets lost to the caller)", a.dst, a.stats.packets)),
+                    cx.ev(b.first_frame, b.first_ts, format!("first RTP {} → {} (latched)", b.src, b.dst)),
+                ],
+            ));
+            }
+        }
+    }
+);
+
+rule!(
+    BindingChurn {
+        id: "nat.binding-churn",
+        severity: Warning,
+        title: "A UA's public address or port changes between registrations",
+        explanation: "The same registration arrives from a different public port (or address) each time: the NAT forgot the previous mapping and made a new one, so for a while the registrar's record pointed to a dead mapping. Expect missed incoming calls.",
+        remediation: "Keep the binding alive: keepalives every 20–170 s, or a registration expiry below the NAT timeout; check for double NAT or a NAT table that overflows.",
+        thresholds: "≥ 2 different source endpoints for one AOR+contact",
+    } | cx,
+    out,
+    meta | {
+        for r in &cx.analysis.registrations {
+            let mut seen: Vec<&crate::sip::state::RegAttempt> = Vec::new();
+            for a in &r.attempts {
+                if !seen.iter().any(|x| x.src == a.src) {
+                    seen.push(a);
+                }
+            }
+            if seen.len() < 2 {
+                continue;
+            }
+            let ev: Vec<Evidence> = seen
+                .iter()
+                .take(6)
+                .map(|a| cx.ev(a.frame, a.ts, format!("REGISTER from {}", a.src)))
+                .collect();
+            out.push(finding(
+                meta,
+                Subject::Registration {
+                    aor: r.aor.clone(),
+                    contact: r.contact.clone(),
+                },
+                format!(
+                    "{} registered from {} different public endpoints ({})",
+                    r.aor,
+                    seen.len(),
+                    seen.iter()
+                        .map(|a| a.src.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                ev,
+            ));
+        }
+    }
+);
+
+rule!(
+    AlgRewriteInconsistent {
+        id: "alg.rewrite-inconsistent",
+        severity: Warning,
+        title: "Signs of a SIP ALG rewriting messages in flight",
+        explanation: "Parts of the same message disagree in a way only an in-flight rewrite produces: the SDP c= address was changed but o= left private (or the reverse), Contact was rewritten but Via not, or Content-Length no longer matches the body. Router SIP ALGs do this and often break calls.",
+        remediation: "Disable the SIP ALG (\"SIP helper\", \"SIP passthrough\") on the router and fix NAT on the phone instead (STUN, rport, public address).",
+        thresholds: "c=/o= routability differs; Contact public while top Via private (or the reverse); Content-Length mismatch",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let mut ev = Vec::new();
+            let mut what = Vec::new();
+            for r in refs(c) {
+                let (Some(o), Some(cl)) = (
+                    r.sdp.origin.as_ref(),
+                    r.sdp.audio().and_then(|m| r.sdp.media_connection(m)),
+                ) else {
+                    continue;
+                };
+                if let (Some(oip), Some(cip)) = (o.ip, cl.ip)
+                    && is_unroutable(&oip) != is_unroutable(&cip)
+                {
+                    ev.push(cx.ev(r.frame, r.ts, cl.line.clone()));
+                    ev.push(cx.ev(r.frame, r.ts, o.line.clone()));
+                    what.push(format!("c= {} but o= {}", cip, oip));
+                    break;
+                }
+            }
+            for m in &c.sip.messages {
+                let contact = m
+                    .msg
+                    .contacts()
+                    .first()
+                    .and_then(|n| uri_host_port(&n.uri).and_then(|(h, _)| ip_of(h)));
+                let via = m.msg.vias().first().and_then(|v| ip_of(&v.host));
+                if let (Some(ci), Some(vi)) = (contact, via)
+                    && matches!(m.kind, MsgKind::Request { .. })
+                    && is_unroutable(&ci) != is_unroutable(&vi)
+                {
+                    for k in [HeaderName::Contact, HeaderName::Via] {
+                        if let Some(l) = header_line(m, k) {
+                            ev.push(cx.ev(m.frame, m.ts, l));
+                        }
+                    }
+                    what.push(format!("Contact {ci} but Via {vi}"));
+                    break;
+                }
+            }
+            if let Some(a) = cx.analysis.anomalies.iter().find(|a| {
+                a.kind == "sip.content_length_mismatch"
+                    && c.sip.messages.iter().any(|m| m.frame == a.frame)
+            }) {
+                ev.push(Evidence {
+                    frame: Some(a.frame),
+                    time: None,
+                    what: a.detail.clone(),
+                });
+                what.push("Content-Length does not match the body".into());
+            }
+            if !what.is_empty() {
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    format!("in-flight rewriting suspected: {}", what.join("; ")),
+                    ev,
+                ));
+            }
+        }
+    }
+);

@@ -1,0 +1,609 @@
+//! SIP signalling rules: failed and unanswered calls, missing ACKs, retransmissions,
+//! slow setup, timer-shaped drops, misrouted in-dialog requests, malformed and oversized
+//! messages, session timers.
+
+use super::{call_subject, fmt_s, header_line, start_line};
+use crate::rules::catalogue::rule;
+use crate::rules::{Evidence, Severity, Subject, finding};
+use crate::sip::state::{CallState, MsgKind, MsgRecord};
+use crate::sip::wire::{HeaderName, Method, uri_host_port};
+use crate::types::Transport;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+fn is_response(m: &MsgRecord, code_class: u16) -> bool {
+    matches!(m.kind, MsgKind::Response { code, .. } if code / 100 == code_class)
+}
+
+fn is_invite_response(m: &MsgRecord) -> bool {
+    matches!(m.kind, MsgKind::Response { .. })
+        && m.cseq.as_ref().is_some_and(|c| c.method == Method::Invite)
+}
+
+fn is_request(m: &MsgRecord, method: &Method) -> bool {
+    matches!(&m.kind, MsgKind::Request { method: x, .. } if x == method)
+}
+
+rule!(
+    CallFailed {
+        id: "sip.call-failed",
+        severity: Warning,
+        title: "Call rejected with a 4xx/5xx/6xx final response",
+        explanation: "The call ended with a final error response. The code says which class of problem it is; the reason phrase, as the provider wrote it, usually names the real cause (no credit, wrong number format, codec mismatch, private IP address...). Busy and declined answers are a callee's choice, not a fault, and are reported as info.",
+        remediation: "Read the reason phrase and the meaning beside it: fix the number format, credentials, codec list or account as it indicates; for 5xx retry later or ask the provider.",
+        thresholds: "state REJECTED with final code ≥ 400 (486, 600, 603 as info)",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let s = &c.sip;
+            let Some(code) = s.final_code.filter(|c| *c >= 400) else {
+                continue;
+            };
+            if s.state != CallState::Rejected {
+                continue;
+            }
+            let reason = s.final_reason.clone().unwrap_or_default();
+            let meaning = crate::sip::codes::lookup(code)
+                .map(|c| c.meaning)
+                .unwrap_or("unregistered response code");
+            let mut ev = Vec::new();
+            if let Some(inv) = s.messages.iter().find(|m| is_request(m, &Method::Invite)) {
+                ev.push(cx.ev(inv.frame, inv.ts, start_line(inv)));
+            }
+            if let Some(r) = s
+                .messages
+                .iter()
+                .rev()
+                .find(|m| matches!(m.kind, MsgKind::Response { code: x, .. } if x == code))
+            {
+                ev.push(cx.ev(r.frame, r.ts, start_line(r)));
+                if let Some(l) = header_line(r, HeaderName::Reason) {
+                    ev.push(cx.ev(r.frame, r.ts, l));
+                }
+                if let Some(l) = header_line(r, HeaderName::Server) {
+                    ev.push(cx.ev(r.frame, r.ts, l));
+                }
+            }
+            let mut f = finding(
+                meta,
+                call_subject(c),
+                format!("call to {} rejected: {code} {reason} ({meaning})", s.to.uri),
+                ev,
+            );
+            if matches!(code, 486 | 600 | 603) {
+                f.severity = Severity::Info;
+            } else if code >= 500 {
+                f.severity = Severity::Error;
+            }
+            out.push(f);
+        }
+    }
+);
+
+rule!(
+    InviteUnanswered {
+        id: "sip.invite-unanswered",
+        severity: Error,
+        title: "INVITE retransmitted without any response",
+        explanation: "The INVITE was sent again and again (RFC 3261 Timer A) and nothing came back, not even 100 Trying. The far end never received it, or its answers never made it back: a wrong address or port, a firewall, or a NAT binding that expired so the router dropped the packets.",
+        remediation: "Check the destination address and port, the firewall rules for the provider's ranges, and (for inbound calls) the phone's NAT keepalive and registration interval.",
+        thresholds: "no response to an INVITE that was retransmitted at least twice, or not answered for 32 s (Timer B = 64·T1)",
+    } | cx,
+    out,
+    meta | {
+        let last = cx.analysis.capture.last_ts.unwrap_or_default();
+        for c in &cx.analysis.calls {
+            for t in c
+                .sip
+                .transactions
+                .iter()
+                .filter(|t| t.method == Method::Invite && t.responses.is_empty())
+            {
+                let waited = last.secs_since(t.first_ts);
+                if t.retransmissions < 2 && waited < 32.0 {
+                    continue;
+                }
+                let span = t.last_request_ts.secs_since(t.first_ts);
+                let mut ev = vec![cx.ev(
+                    t.first_frame,
+                    t.first_ts,
+                    format!("INVITE {} → {} (CSeq {})", t.src, t.dst, t.cseq),
+                )];
+                if let Some(m) = c.sip.messages.iter().rev().find(|m| {
+                    is_request(m, &Method::Invite)
+                        && m.cseq.as_ref().is_some_and(|x| x.seq == t.cseq)
+                        && m.retransmission
+                }) {
+                    ev.push(cx.ev(
+                        m.frame,
+                        m.ts,
+                        format!("last retransmission, {} after the first", fmt_s(span)),
+                    ));
+                }
+                ev.push(Evidence {
+                    frame: None,
+                    time: None,
+                    what: format!(
+                        "{} retransmissions, no response within {}",
+                        t.retransmissions,
+                        fmt_s(waited)
+                    ),
+                });
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    format!(
+                        "INVITE to {} retransmitted {} times over {}, no response",
+                        t.dst,
+                        t.retransmissions,
+                        fmt_s(span)
+                    ),
+                    ev,
+                ));
+            }
+        }
+    }
+);
+
+rule!(
+    AckMissing {
+        id: "sip.ack-missing",
+        severity: Error,
+        title: "2xx to INVITE retransmitted without an ACK",
+        explanation: "The callee answered and kept retransmitting its 200 OK because no ACK reached it. After 64·T1 (32 s) it gives up and sends BYE: the call drops about 32 seconds after answer. Typical causes: the ACK is sent to the wrong address (Contact/Record-Route behind NAT, a SIP ALG rewriting it) or blocked by a firewall. A BYE after the retransmissions does not prove the ACK arrived (RFC 3261 §13.3.1.4).",
+        remediation: "Make sure the caller sends the ACK to the 2xx's Contact (or Record-Route) and that it reaches the callee: fix NAT (rport, public Contact), disable the router's SIP ALG.",
+        thresholds: "a 2xx to INVITE seen more than once and no ACK for it",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let s = &c.sip;
+            let oks: Vec<&MsgRecord> = s
+                .messages
+                .iter()
+                .filter(|m| is_invite_response(m) && is_response(m, 2))
+                .collect();
+            if oks.len() < 2 || !oks.iter().any(|m| m.retransmission) {
+                continue;
+            }
+            let acked = s
+                .messages
+                .iter()
+                .any(|m| is_request(m, &Method::Ack) && m.ts >= oks[0].ts);
+            if acked {
+                continue;
+            }
+            let span = oks[oks.len() - 1].ts.secs_since(oks[0].ts);
+            let mut ev = vec![cx.ev(oks[0].frame, oks[0].ts, start_line(oks[0]))];
+            if let Some(l) = header_line(oks[0], HeaderName::Contact) {
+                ev.push(cx.ev(oks[0].frame, oks[0].ts, format!("ACK should go to {l}")));
+            }
+            let lastok = oks[oks.len() - 1];
+            ev.push(cx.ev(
+                lastok.frame,
+                lastok.ts,
+                format!(
+                    "{} copies of the 2xx over {}, no ACK seen",
+                    oks.len(),
+                    fmt_s(span)
+                ),
+            ));
+            let mut summary = format!(
+                "200 OK retransmitted {} times over {} without ACK",
+                oks.len() - 1,
+                fmt_s(span)
+            );
+            if let Some(b) = &s.bye {
+                let after = b.ts.secs_since(oks[0].ts);
+                ev.push(cx.ev(b.frame, b.ts, format!("BYE {} after answer", fmt_s(after))));
+                summary.push_str(&format!("; BYE {} after answer", fmt_s(after)));
+            }
+            out.push(finding(meta, call_subject(c), summary, ev));
+        }
+    }
+);
+
+rule!(
+    Retransmissions {
+        id: "sip.retransmissions",
+        severity: Warning,
+        title: "Signalling loss: many requests to one peer were retransmitted",
+        explanation: "A share of the requests sent to this peer had to be retransmitted. Over UDP that means requests or their responses were lost, or the peer answers slowly: signalling loss also loses calls.",
+        remediation: "Check the path to the peer for packet loss (and the peer's load); consider TCP for signalling if the loss is on the access link.",
+        thresholds: "retransmissions ≥ retransmission_min (3) and ≥ retransmission_ratio (10 %) of request copies",
+    } | cx,
+    out,
+    meta | {
+        let mut by_peer: BTreeMap<String, (u64, u64, Option<&MsgRecord>)> = BTreeMap::new();
+        for c in &cx.analysis.calls {
+            for m in c.sip.messages.iter().filter(|m| {
+                matches!(m.kind, MsgKind::Request { .. }) && m.transport == Transport::Udp
+            }) {
+                let e = by_peer.entry(m.dst.to_string()).or_insert((0, 0, None));
+                e.0 += 1;
+                if m.retransmission {
+                    e.1 += 1;
+                    e.2.get_or_insert(m);
+                }
+            }
+        }
+        for (peer, (total, re, first)) in by_peer {
+            let ratio = re as f64 / total.max(1) as f64;
+            if re >= cx.thresholds.retransmission_min && ratio >= cx.thresholds.retransmission_ratio
+            {
+                let mut ev = vec![Evidence {
+                    frame: None,
+                    time: None,
+                    what: format!(
+                        "{re} of {total} requests to {peer} were retransmissions ({:.0} % ≥ {:.0} %)",
+                        ratio * 100.0,
+                        cx.thresholds.retransmission_ratio * 100.0
+                    ),
+                }];
+                if let Some(m) = first {
+                    ev.push(cx.ev(
+                        m.frame,
+                        m.ts,
+                        format!("first retransmission: {}", start_line(m)),
+                    ));
+                }
+                out.push(finding(
+                    meta,
+                    Subject::Host {
+                        address: peer.clone(),
+                    },
+                    format!(
+                        "{re} of {total} SIP requests to {peer} retransmitted ({:.0} %)",
+                        ratio * 100.0
+                    ),
+                    ev,
+                ));
+            }
+        }
+    }
+);
+
+rule!(
+    SlowSetup {
+        id: "sip.slow-setup",
+        severity: Warning,
+        title: "Post-dial delay over the threshold",
+        explanation: "The caller waited long between sending the INVITE and hearing anything back (ringing or a final answer). Slow DNS or routing at the provider, failover through several gateways, or retransmissions after loss all show up as post-dial delay.",
+        remediation: "Look at what happened during the delay: retransmissions point at loss, 100 Trying without 180 points at the provider's routing.",
+        thresholds: "post_dial_delay_ms (5000 ms)",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let Some(pdd) = c.sip.post_dial_delay_ms() else {
+                continue;
+            };
+            if pdd <= cx.thresholds.post_dial_delay_ms {
+                continue;
+            }
+            let mut ev = Vec::new();
+            if let Some(i) = c.sip.messages.first() {
+                ev.push(cx.ev(i.frame, i.ts, start_line(i)));
+            }
+            if let Some(r) = c.sip.messages.iter().find(|m| {
+                is_invite_response(m) && !matches!(m.kind, MsgKind::Response { code: 100, .. })
+            }) {
+                ev.push(cx.ev(
+                    r.frame,
+                    r.ts,
+                    format!(
+                        "{} ({pdd:.0} ms > {:.0} ms)",
+                        start_line(r),
+                        cx.thresholds.post_dial_delay_ms
+                    ),
+                ));
+            }
+            out.push(finding(
+                meta,
+                call_subject(c),
+                format!("post-dial delay {:.1} s", pdd / 1000.0),
+                ev,
+            ));
+        }
+    }
+);
+
+rule!(
+    TimerDrop {
+        id: "sip.timer-drop",
+        severity: Warning,
+        title: "Call ended at a timer signature (32 s, Session-Expires)",
+        explanation: "Answered calls that end after almost exactly 32 seconds are the mark of a missing ACK (64·T1); calls ending at the negotiated Session-Expires lacked a session refresh. Several calls ending at the same duration confirm a systematic cause rather than users hanging up.",
+        remediation: "For 32 s drops: see sip.ack-missing (NAT, SIP ALG, Contact). For Session-Expires drops: make the refresher send re-INVITE/UPDATE, or disable session timers on one side.",
+        thresholds: "answered call ending by BYE 31–34 s after answer, or within 2 s of its Session-Expires",
+    } | cx,
+    out,
+    meta | {
+        let mut hits = Vec::new();
+        for c in &cx.analysis.calls {
+            let s = &c.sip;
+            let (Some(a), Some(b)) = (s.answer_ts, s.bye.as_ref()) else {
+                continue;
+            };
+            let d = b.ts.secs_since(a);
+            let se = s
+                .messages
+                .iter()
+                .filter(|m| is_invite_response(m) && is_response(m, 2))
+                .find_map(|m| m.msg.session_expires().map(|(v, _)| (v, m)));
+            let sig = if (31.0..=34.0).contains(&d) {
+                Some("32 s (64·T1: missing ACK)".to_string())
+            } else if let Some((v, _)) = se.filter(|(v, _)| (d - *v as f64).abs() <= 2.0) {
+                Some(format!("Session-Expires {v} s"))
+            } else {
+                None
+            };
+            if let Some(sig) = sig {
+                hits.push((c, d, sig, b.frame, b.ts, se.map(|(_, m)| m)));
+            }
+        }
+        let n = hits.len();
+        for (c, d, sig, frame, ts, se_msg) in hits {
+            let mut ev = vec![cx.ev(frame, ts, format!("BYE {} after answer", fmt_s(d)))];
+            if let Some(m) = se_msg
+                && let Some(l) = header_line(m, HeaderName::SessionExpires)
+            {
+                ev.push(cx.ev(m.frame, m.ts, l));
+            }
+            let cluster = if n > 1 {
+                format!(" ({n} calls in this capture end the same way)")
+            } else {
+                String::new()
+            };
+            out.push(finding(
+                meta,
+                call_subject(c),
+                format!("call ended {} after answer: {sig}{cluster}", fmt_s(d)),
+                ev,
+            ));
+        }
+    }
+);
+
+fn ip_literal(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+rule!(
+    InDialogMisroute {
+        id: "sip.in-dialog-misroute",
+        severity: Warning,
+        title: "In-dialog request sent somewhere other than the remote target",
+        explanation: "Without a Record-Route, requests inside a dialog (ACK, BYE, re-INVITE) must go to the address in the other side's Contact. This one went elsewhere, so the other side may never see it: the call is not confirmed, cannot be hung up, or re-INVITEs fail.",
+        remediation: "Fix the UA or proxy that routes in-dialog requests (it should honour Contact/Record-Route), or the device that rewrites Contact (SIP ALG).",
+        thresholds: "routable IP Contact in the 2xx, no Record-Route, in-dialog request to another IP",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let s = &c.sip;
+            let Some(ok) = s
+                .messages
+                .iter()
+                .find(|m| is_invite_response(m) && is_response(m, 2))
+            else {
+                continue;
+            };
+            if ok.msg.header(HeaderName::RecordRoute).is_some() {
+                continue;
+            }
+            let Some(target) = ok.msg.contacts().into_iter().next() else {
+                continue;
+            };
+            let Some(tip) = uri_host_port(&target.uri).and_then(|(h, _)| ip_literal(h)) else {
+                continue;
+            };
+            if crate::types::is_unroutable(&tip) {
+                continue;
+            }
+            // Requests from the side that received the 2xx, after it.
+            if let Some(bad) = s.messages.iter().find(|m| {
+            m.ts >= ok.ts
+                && matches!(&m.kind, MsgKind::Request { method, .. } if *method == Method::Ack || *method == Method::Bye || *method == Method::Invite)
+                && m.src.ip == ok.dst.ip
+                && m.dst.ip != tip
+                && m.dst.ip != ok.src.ip
+        }) {
+            let mut ev = vec![];
+            if let Some(l) = header_line(ok, HeaderName::Contact) {
+                ev.push(cx.ev(ok.frame, ok.ts, l));
+            }
+            ev.push(cx.ev(bad.frame, bad.ts, start_line(bad)));
+            out.push(finding(meta, call_subject(c), format!("{} sent to {} but the remote target is {}", bad.msg.text(&bad.msg.start_line), bad.dst.ip, tip), ev));
+        }
+        }
+    }
+);
+
+/// Parser anomalies worth a finding (cosmetic ones like folding are not).
+const MALFORMED: &[&str] = &[
+    "sip.content_length_mismatch",
+    "sip.body_truncated",
+    "sip.bad_content_length",
+    "sip.missing_header",
+    "sip.bad_start_line",
+    "sip.bad_header_line",
+    "sip.bad_cseq",
+    "sip.too_many_headers",
+];
+
+rule!(
+    Malformed {
+        id: "sip.malformed",
+        severity: Warning,
+        title: "Malformed SIP messages",
+        explanation: "Messages that break the SIP grammar: a Content-Length that does not match the body (a classic sign of a SIP ALG rewriting the body), missing mandatory headers, unreadable start lines. Strict peers drop such messages, which looks like loss.",
+        remediation: "Find the device that produces them (the frames name source and destination); disable SIP ALG on routers in the path; report the UA's bug to its vendor.",
+        thresholds: "parser anomalies: Content-Length mismatch, truncated body, missing mandatory header, bad start/header line",
+    } | cx,
+    out,
+    meta | {
+        let counts = &cx.analysis.capture.anomaly_counts;
+        for kind in MALFORMED {
+            let Some(n) = counts.get(*kind).copied().filter(|n| *n > 0) else {
+                continue;
+            };
+            let ev: Vec<Evidence> = cx
+                .analysis
+                .anomalies
+                .iter()
+                .filter(|a| a.kind == *kind)
+                .take(5)
+                .map(|a| Evidence {
+                    frame: Some(a.frame),
+                    time: None,
+                    what: a.detail.clone(),
+                })
+                .collect();
+            out.push(finding(
+                meta,
+                Subject::Capture,
+                format!(
+                    "{n} SIP messages with {}",
+                    kind.trim_start_matches("sip.").replace('_', " ")
+                ),
+                ev,
+            ));
+        }
+    }
+);
+
+rule!(
+    OversizeUdp {
+        id: "sip.oversize-udp",
+        severity: Warning,
+        title: "SIP over UDP too large (IP fragmentation)",
+        explanation: "SIP messages over UDP larger than about 1300 bytes get fragmented on the way (RFC 3261 §18.1.1 asks for TCP above the path MTU minus 200 bytes). Fragments are often dropped by firewalls and NATs, so large INVITEs (many codecs, long SDP) silently disappear.",
+        remediation: "Trim the codec list and headers, or use TCP for signalling; make sure firewalls pass IP fragments.",
+        thresholds: "udp_sip_bytes (1300) or carried in IP fragments",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let big: Vec<&MsgRecord> = c
+                .sip
+                .messages
+                .iter()
+                .filter(|m| {
+                    m.transport == Transport::Udp
+                        && (m.fragmented || m.size as usize > cx.thresholds.udp_sip_bytes)
+                })
+                .collect();
+            let Some(first) = big.first() else { continue };
+            let max = big.iter().map(|m| m.size).max().unwrap_or(0);
+            let ev = big
+                .iter()
+                .take(3)
+                .map(|m| {
+                    cx.ev(
+                        m.frame,
+                        m.ts,
+                        format!(
+                            "{} bytes{}: {}",
+                            m.size,
+                            if m.fragmented { ", IP-fragmented" } else { "" },
+                            start_line(m)
+                        ),
+                    )
+                })
+                .collect();
+            out.push(finding(
+                meta,
+                call_subject(c),
+                format!(
+                    "{} SIP messages over UDP above {} bytes (largest {max}, first frame {})",
+                    big.len(),
+                    cx.thresholds.udp_sip_bytes,
+                    first.frame
+                ),
+                ev,
+            ));
+        }
+    }
+);
+
+rule!(
+    SessionTimer {
+        id: "sip.session-timer",
+        severity: Warning,
+        title: "Session timer trouble (422, or no refresh before Session-Expires)",
+        explanation: "RFC 4028 session timers end a call that is not refreshed within Session-Expires. A 422 Session Interval Too Small rejects a call whose interval is below the peer's Min-SE; a call that outlives its Session-Expires without re-INVITE/UPDATE will be torn down.",
+        remediation: "Align Session-Expires/Min-SE between the peers, and make sure the refresher really sends the refresh.",
+        thresholds: "any 422; or an answered call longer than its Session-Expires without refresh",
+    } | cx,
+    out,
+    meta | {
+        for c in &cx.analysis.calls {
+            let s = &c.sip;
+            if let Some(r) = s
+                .messages
+                .iter()
+                .find(|m| matches!(m.kind, MsgKind::Response { code: 422, .. }))
+            {
+                let mut ev = vec![cx.ev(r.frame, r.ts, start_line(r))];
+                if let Some(l) = r
+                    .msg
+                    .header(HeaderName::MinSE)
+                    .map(|h| r.msg.text(&h.line).to_string())
+                {
+                    ev.push(cx.ev(r.frame, r.ts, l));
+                }
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    "422 Session Interval Too Small".to_string(),
+                    ev,
+                ));
+                continue;
+            }
+            let Some(a) = s.answer_ts else { continue };
+            let Some((se, m)) = s
+                .messages
+                .iter()
+                .filter(|m| is_invite_response(m) && is_response(m, 2))
+                .find_map(|m| m.msg.session_expires().map(|(v, _)| (v, m)))
+            else {
+                continue;
+            };
+            let end = s.bye.as_ref().map(|b| b.ts).unwrap_or(s.end);
+            let lasted = end.secs_since(a);
+            let refreshed = s.messages.iter().any(|x| {
+                x.ts > a
+                    && (is_request(x, &Method::Update) || is_request(x, &Method::Invite))
+                    && !x.retransmission
+            });
+            if lasted > se as f64 + 2.0 && !refreshed {
+                let mut ev = vec![];
+                if let Some(l) = header_line(m, HeaderName::SessionExpires) {
+                    ev.push(cx.ev(m.frame, m.ts, l));
+                }
+                ev.push(Evidence {
+                    frame: None,
+                    time: None,
+                    what: format!(
+                        "call lasted {} after answer, no re-INVITE/UPDATE",
+                        fmt_s(lasted)
+                    ),
+                });
+                out.push(finding(
+                    meta,
+                    call_subject(c),
+                    format!(
+                        "no session refresh within Session-Expires {se} s (call lasted {})",
+                        fmt_s(lasted)
+                    ),
+                    ev,
+                ));
+            }
+        }
+    }
+);
