@@ -14,8 +14,13 @@ use std::ops::Range;
 
 mod parse;
 mod typed;
-pub use parse::{StreamFrame, looks_like_sip, parse, stream_frame};
-pub use typed::{AuthInfo, NameAddr, Via, header_param, uri_host_port, uri_user};
+pub use parse::{
+    MAX_HEADER_BLOCK, MAX_HEADERS, MAX_START_LINE, MAX_STREAM_BODY, StreamFrame, looks_like_sip,
+    parse, stream_frame,
+};
+pub use typed::{
+    AuthInfo, NameAddr, Via, header_param, uri_host_port, uri_user, uri_user_unescaped,
+};
 
 /// A byte range in [`SipMessage::raw`].
 pub type Span = Range<u32>;
@@ -173,7 +178,9 @@ pub struct SipMessage {
 impl SipMessage {
     /// The bytes of a span (empty when out of range: never panics).
     pub fn bytes(&self, s: &Span) -> &[u8] {
-        self.raw.get(s.start as usize..s.end as usize).unwrap_or(&[])
+        self.raw
+            .get(s.start as usize..s.end as usize)
+            .unwrap_or(&[])
     }
     /// A span as text (lossy for invalid UTF-8).
     pub fn text(&self, s: &Span) -> Cow<'_, str> {
@@ -210,9 +217,9 @@ impl SipMessage {
     pub fn header(&self, kind: HeaderName) -> Option<&Header> {
         self.headers.iter().find(|h| h.kind == kind)
     }
-    /// Value of the first header of this kind, as text.
+    /// Value of the first header of this kind, as text (folded lines joined by a space).
     pub fn header_value(&self, kind: HeaderName) -> Option<Cow<'_, str>> {
-        self.header(kind).map(|h| self.text(&h.value))
+        self.header(kind).map(|h| self.value_text(h))
     }
     /// All headers of this kind, in order.
     pub fn headers_of(&self, kind: HeaderName) -> impl Iterator<Item = &Header> + '_ {
@@ -224,7 +231,7 @@ impl SipMessage {
         self.headers
             .iter()
             .find(|h| self.bytes(&h.name).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| self.text(&h.value))
+            .map(|h| self.value_text(h))
     }
     pub fn body_bytes(&self) -> &[u8] {
         self.bytes(&self.body)
