@@ -20,7 +20,8 @@ const TX_SEARCH_WINDOW: usize = 64;
 
 /// RFC 3261 §8.1.1.7: branches starting with the magic cookie are unique per transaction.
 pub(crate) fn is_rfc3261_branch(b: &str) -> bool {
-    b.get(..7).is_some_and(|p| p.eq_ignore_ascii_case("z9hG4bK"))
+    b.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("z9hG4bK"))
 }
 
 /// Facts extracted once per message and shared by the call, registration and OOD logic.
@@ -135,7 +136,13 @@ impl CallB {
         self.call.messages.push(msg_record(p, f));
     }
 
-    fn sdp_ref(&self, p: &super::SipPacket<'_>, f: &MsgFacts, sdp: &Arc<Sdp>, carried_in: String) -> SdpRef {
+    fn sdp_ref(
+        &self,
+        p: &super::SipPacket<'_>,
+        f: &MsgFacts,
+        sdp: &Arc<Sdp>,
+        carried_in: String,
+    ) -> SdpRef {
         let is_req = p.msg.is_request();
         SdpRef {
             frame: p.frame,
@@ -160,21 +167,23 @@ impl CallB {
         let m: &SipMessage = p.msg;
         let from_caller = self.sent_by_caller(true, f, p.tuple.src);
         if from_caller && self.call.user_agent.is_none() {
-            self.call.user_agent = m.header_value(HeaderName::UserAgent).map(|v| v.into_owned());
+            self.call.user_agent = m
+                .header_value(HeaderName::UserAgent)
+                .map(|v| v.into_owned());
         }
         // ACK for a non-2xx final shares the INVITE's branch and belongs to its transaction.
-        if *method == Method::Ack {
-            if let Some(i) = self.find_tx(&f.tx_key, &Method::Invite, f.cseq.seq) {
-                let non2xx = self
-                    .call
-                    .transactions
-                    .get(i)
-                    .and_then(|t| t.final_code)
-                    .is_some_and(|c| c >= 300);
-                if non2xx || !is_rfc3261_branch(&f.tx_key) {
-                    self.after_ack(p, f);
-                    return;
-                }
+        if *method == Method::Ack
+            && let Some(i) = self.find_tx(&f.tx_key, &Method::Invite, f.cseq.seq)
+        {
+            let non2xx = self
+                .call
+                .transactions
+                .get(i)
+                .and_then(|t| t.final_code)
+                .is_some_and(|c| c >= 300);
+            if non2xx || !is_rfc3261_branch(&f.tx_key) {
+                self.after_ack(p, f);
+                return;
             }
         }
         let tx_method = f.cseq.method.clone();
@@ -223,15 +232,15 @@ impl CallB {
         }
         match method {
             Method::Ack => self.after_ack(p, f),
-            Method::Cancel => {
-                if self.call.cancel.is_none() {
-                    self.call.cancel = Some((p.frame, p.ts));
-                }
+            Method::Cancel if self.call.cancel.is_none() => {
+                self.call.cancel = Some((p.frame, p.ts));
             }
-            Method::Bye => {
-                if self.call.bye.is_none() {
-                    self.call.bye = Some(Hangup { frame: p.frame, ts: p.ts, by_caller: from_caller });
-                }
+            Method::Bye if self.call.bye.is_none() => {
+                self.call.bye = Some(Hangup {
+                    frame: p.frame,
+                    ts: p.ts,
+                    by_caller: from_caller,
+                });
             }
             _ => {}
         }
@@ -253,8 +262,15 @@ impl CallB {
             } else if *method != Method::Ack {
                 let r = self.sdp_ref(p, f, sdp, carried);
                 self.push_exchange(
-                    SdpExchange { offer: r, answer: None },
-                    ExMeta { cseq: f.cseq.seq, method: f.cseq.method.clone(), late: false },
+                    SdpExchange {
+                        offer: r,
+                        answer: None,
+                    },
+                    ExMeta {
+                        cseq: f.cseq.seq,
+                        method: f.cseq.method.clone(),
+                        late: false,
+                    },
                 );
             }
         }
@@ -283,7 +299,8 @@ impl CallB {
         let Some(i) = self.find_tx(&f.tx_key, &f.cseq.method, f.cseq.seq) else {
             return;
         };
-        let (Some(t), Some(meta)) = (self.call.transactions.get_mut(i), self.tx_meta.get_mut(i)) else {
+        let (Some(t), Some(meta)) = (self.call.transactions.get_mut(i), self.tx_meta.get_mut(i))
+        else {
             return;
         };
         let dup = t
@@ -306,12 +323,13 @@ impl CallB {
             return;
         }
         let initial = !meta.in_dialog;
-        if initial && code > 100 {
-            if let Some(tag) = &f.to_tag {
-                if !self.call.to_tags.contains(tag) && self.call.to_tags.len() < 64 {
-                    self.call.to_tags.push(tag.clone());
-                }
-            }
+        if initial
+            && code > 100
+            && let Some(tag) = &f.to_tag
+            && !self.call.to_tags.contains(tag)
+            && self.call.to_tags.len() < 64
+        {
+            self.call.to_tags.push(tag.clone());
         }
         if initial && (101..200).contains(&code) && self.call.ringing_ts.is_none() {
             self.call.ringing_ts = Some(p.ts);
@@ -340,7 +358,9 @@ impl CallB {
         match idx {
             Some(i) if self.ex_meta.get(i).is_some_and(|e| !e.late) => {
                 let r = self.sdp_ref(p, f, sdp, carried);
-                let Some(x) = self.call.sdp.get_mut(i) else { return };
+                let Some(x) = self.call.sdp.get_mut(i) else {
+                    return;
+                };
                 match &x.answer {
                     None => x.answer = Some(r),
                     Some(a) if *a.sdp == **sdp => {}
@@ -349,8 +369,15 @@ impl CallB {
                         // correlator sees every media address that was announced.
                         let offer = x.offer.clone();
                         self.push_exchange(
-                            SdpExchange { offer, answer: Some(r) },
-                            ExMeta { cseq: f.cseq.seq, method: f.cseq.method.clone(), late: false },
+                            SdpExchange {
+                                offer,
+                                answer: Some(r),
+                            },
+                            ExMeta {
+                                cseq: f.cseq.seq,
+                                method: f.cseq.method.clone(),
+                                late: false,
+                            },
                         );
                     }
                 }
@@ -359,8 +386,15 @@ impl CallB {
             None => {
                 let r = self.sdp_ref(p, f, sdp, carried);
                 self.push_exchange(
-                    SdpExchange { offer: r, answer: None },
-                    ExMeta { cseq: f.cseq.seq, method: f.cseq.method.clone(), late: true },
+                    SdpExchange {
+                        offer: r,
+                        answer: None,
+                    },
+                    ExMeta {
+                        cseq: f.cseq.seq,
+                        method: f.cseq.method.clone(),
+                        late: true,
+                    },
                 );
             }
         }
@@ -391,7 +425,11 @@ impl CallB {
         });
         let last = initial.last().copied();
         let (state, fin) = if let Some(i) = answered_tx {
-            let st = if c.bye.is_some() { CallState::Completed } else { CallState::InCall };
+            let st = if c.bye.is_some() {
+                CallState::Completed
+            } else {
+                CallState::InCall
+            };
             (st, final_of(i))
         } else {
             let fin = last.map(final_of).unwrap_or((None, None));
@@ -416,9 +454,18 @@ impl CallB {
 pub(crate) fn msg_record(p: &super::SipPacket<'_>, f: &MsgFacts) -> MsgRecord {
     let m: &SipMessage = p.msg;
     let kind = match (m.method(), m.status()) {
-        (Some(me), _) => MsgKind::Request { method: me.clone(), uri: m.request_uri().map(|u| u.into_owned()).unwrap_or_default() },
-        (None, Some(code)) => MsgKind::Response { code, reason: m.reason().map(|r| r.into_owned()).unwrap_or_default() },
-        (None, None) => MsgKind::Response { code: 0, reason: String::new() },
+        (Some(me), _) => MsgKind::Request {
+            method: me.clone(),
+            uri: m.request_uri().map(|u| u.into_owned()).unwrap_or_default(),
+        },
+        (None, Some(code)) => MsgKind::Response {
+            code,
+            reason: m.reason().map(|r| r.into_owned()).unwrap_or_default(),
+        },
+        (None, None) => MsgKind::Response {
+            code: 0,
+            reason: String::new(),
+        },
     };
     MsgRecord {
         frame: p.frame,
@@ -436,4 +483,3 @@ pub(crate) fn msg_record(p: &super::SipPacket<'_>, f: &MsgFacts) -> MsgRecord {
         sdp: f.sdp.clone(),
     }
 }
-

@@ -43,7 +43,13 @@ pub(crate) struct RegB {
     branches: Vec<Option<String>>,
 }
 
-fn same_tx(a: &RegAttempt, b: &Option<String>, call_id: &str, cseq: u32, branch: Option<&str>) -> bool {
+fn same_tx(
+    a: &RegAttempt,
+    b: &Option<String>,
+    call_id: &str,
+    cseq: u32,
+    branch: Option<&str>,
+) -> bool {
     a.call_id == call_id
         && a.cseq == cseq
         && match (b.as_deref(), branch) {
@@ -55,7 +61,13 @@ fn same_tx(a: &RegAttempt, b: &Option<String>, call_id: &str, cseq: u32, branch:
 impl RegB {
     pub fn new(aor: String, contact: String) -> RegB {
         RegB {
-            reg: Registration { aor, contact, user_agent: None, attempts: Vec::new(), state: RegState::NoResponse },
+            reg: Registration {
+                aor,
+                contact,
+                user_agent: None,
+                attempts: Vec::new(),
+                state: RegState::NoResponse,
+            },
             branches: Vec::new(),
         }
     }
@@ -72,7 +84,9 @@ impl RegB {
     ) -> bool {
         let m: &SipMessage = p.msg;
         if self.reg.user_agent.is_none() {
-            self.reg.user_agent = m.header_value(HeaderName::UserAgent).map(|v| v.into_owned());
+            self.reg.user_agent = m
+                .header_value(HeaderName::UserAgent)
+                .map(|v| v.into_owned());
         }
         // Retransmission: same Call-ID + CSeq (+ branch when both carry one).
         if let Some(a) = self
@@ -110,7 +124,14 @@ impl RegB {
     }
 
     /// A final response to the REGISTER with this Call-ID and CSeq.
-    pub fn on_response(&mut self, p: &SipPacket<'_>, call_id: &str, cseq: u32, branch: Option<&str>, code: u16) {
+    pub fn on_response(
+        &mut self,
+        p: &SipPacket<'_>,
+        call_id: &str,
+        cseq: u32,
+        branch: Option<&str>,
+        code: u16,
+    ) {
         let m: &SipMessage = p.msg;
         let contact = self.reg.contact.clone();
         let Some(a) = self
@@ -137,7 +158,8 @@ impl RegB {
             None
         };
         let min_expires = if code == 423 {
-            m.header_value(HeaderName::MinExpires).and_then(|v| v.trim().parse().ok())
+            m.header_value(HeaderName::MinExpires)
+                .and_then(|v| v.trim().parse().ok())
         } else {
             None
         };
@@ -147,7 +169,11 @@ impl RegB {
             frame: p.frame,
             ts: p.ts,
             granted_expires: granted,
-            challenge: if code == 401 || code == 407 { m.challenge() } else { None },
+            challenge: if code == 401 || code == 407 {
+                m.challenge()
+            } else {
+                None
+            },
             min_expires,
         });
     }

@@ -89,14 +89,17 @@ pub(crate) fn resend_check(entries: &mut Vec<ResendEntry>, m: &WsMsg<'_>) -> (bo
     }
     let method = trunc_method(method_full);
     let is_request = m.response_code.is_none();
-    let idx = entries.iter().position(|e| e.src == m.src && e.dst == m.dst);
+    let idx = entries
+        .iter()
+        .position(|e| e.src == m.src && e.dst == m.dst);
 
     // sip_find_invite: runs before the resend update, same direction.
     let mut setup = 0;
-    if is_request && method == "ACK" {
-        if let Some(e) = idx.and_then(|i| entries.get(i)) {
-            setup = ws_ms_between(m.ts, e.request_time);
-        }
+    if is_request
+        && method == "ACK"
+        && let Some(e) = idx.and_then(|i| entries.get(i))
+    {
+        setup = ws_ms_between(m.ts, e.request_time);
     }
 
     let (e, cseq_to_compare) = match idx.and_then(|i| entries.get_mut(i)) {
@@ -166,11 +169,10 @@ pub(crate) fn resend_check(entries: &mut Vec<ResendEntry>, m: &WsMsg<'_>) -> (bo
 /// Response codes Wireshark's `sip_response_code_vals` knows (others go to the x99 bucket
 /// of their class; codes < 100 or ≥ 700 are not counted).
 const WS_CODES: &[u16] = &[
-    100, 180, 181, 182, 183, 199, 200, 202, 204, 299, 300, 301, 302, 305, 380, 399, 400, 401,
-    402, 403, 404, 405, 406, 407, 408, 410, 412, 413, 414, 415, 416, 420, 421, 422, 423, 428,
-    429, 430, 433, 436, 437, 438, 439, 440, 470, 480, 481, 482, 483, 484, 485, 486, 487, 488,
-    489, 491, 493, 494, 499, 500, 501, 502, 503, 504, 505, 513, 599, 600, 603, 604, 606, 607,
-    608, 699,
+    100, 180, 181, 182, 183, 199, 200, 202, 204, 299, 300, 301, 302, 305, 380, 399, 400, 401, 402,
+    403, 404, 405, 406, 407, 408, 410, 412, 413, 414, 415, 416, 420, 421, 422, 423, 428, 429, 430,
+    433, 436, 437, 438, 439, 440, 470, 480, 481, 482, 483, 484, 485, 486, 487, 488, 489, 491, 493,
+    494, 499, 500, 501, 502, 503, 504, 505, 513, 599, 600, 603, 604, 606, 607, 608, 699,
 ];
 
 /// The `sip,stat` bucket a status code is counted in.
@@ -195,7 +197,13 @@ pub(crate) struct StatAcc {
 }
 
 impl StatAcc {
-    pub fn count(&mut self, request_method: Option<&str>, code: Option<u16>, resend: bool, setup: u32) {
+    pub fn count(
+        &mut self,
+        request_method: Option<&str>,
+        code: Option<u16>,
+        resend: bool,
+        setup: u32,
+    ) {
         let s = &mut self.stats;
         s.messages += 1;
         if setup != 0 {
@@ -245,20 +253,52 @@ mod tests {
         Endpoint::new("10.0.0.1".parse().unwrap(), p)
     }
 
-    fn msg(src: u16, dst: u16, ts_ms: i64, cseq: u32, m: &'static str, code: Option<u16>) -> WsMsg<'static> {
-        WsMsg { src: ep(src), dst: ep(dst), udp: true, ts: Ts(ts_ms * 1_000_000), cseq: Some((cseq, m)), response_code: code }
+    fn msg(
+        src: u16,
+        dst: u16,
+        ts_ms: i64,
+        cseq: u32,
+        m: &'static str,
+        code: Option<u16>,
+    ) -> WsMsg<'static> {
+        WsMsg {
+            src: ep(src),
+            dst: ep(dst),
+            udp: true,
+            ts: Ts(ts_ms * 1_000_000),
+            cseq: Some((cseq, m)),
+            response_code: code,
+        }
     }
 
     #[test]
     fn invite_retransmission_and_final_resend() {
         let mut t = Vec::new();
-        assert_eq!(resend_check(&mut t, &msg(1, 2, 0, 1, "INVITE", None)), (false, 0));
-        assert_eq!(resend_check(&mut t, &msg(1, 2, 500, 1, "INVITE", None)), (true, 0));
-        assert_eq!(resend_check(&mut t, &msg(2, 1, 600, 1, "INVITE", Some(100))).0, false);
-        assert_eq!(resend_check(&mut t, &msg(2, 1, 700, 1, "INVITE", Some(200))).0, false);
-        assert_eq!(resend_check(&mut t, &msg(2, 1, 800, 1, "INVITE", Some(200))).0, true);
+        assert_eq!(
+            resend_check(&mut t, &msg(1, 2, 0, 1, "INVITE", None)),
+            (false, 0)
+        );
+        assert_eq!(
+            resend_check(&mut t, &msg(1, 2, 500, 1, "INVITE", None)),
+            (true, 0)
+        );
+        assert_eq!(
+            resend_check(&mut t, &msg(2, 1, 600, 1, "INVITE", Some(100))).0,
+            false
+        );
+        assert_eq!(
+            resend_check(&mut t, &msg(2, 1, 700, 1, "INVITE", Some(200))).0,
+            false
+        );
+        assert_eq!(
+            resend_check(&mut t, &msg(2, 1, 800, 1, "INVITE", Some(200))).0,
+            true
+        );
         // ACK: setup = ACK − first INVITE (the retransmission did not reset the time).
-        assert_eq!(resend_check(&mut t, &msg(1, 2, 2050, 1, "ACK", None)), (false, 2050));
+        assert_eq!(
+            resend_check(&mut t, &msg(1, 2, 2050, 1, "ACK", None)),
+            (false, 2050)
+        );
         // CANCEL copies are never resends.
         assert!(!resend_check(&mut t, &msg(1, 2, 2100, 1, "CANCEL", None)).0);
         assert!(!resend_check(&mut t, &msg(1, 2, 2200, 1, "CANCEL", None)).0);
@@ -282,7 +322,13 @@ mod tests {
     #[test]
     fn wireshark_ms_arithmetic_truncates_per_part() {
         // 1.9999 s across a second boundary: 2 s and −0.0001 s → 2000 + 0.
-        assert_eq!(ws_ms_between(Ts(3_000_000_000 - 100_000 + 2_000_000_000), Ts(3_000_000_000)), 1999);
+        assert_eq!(
+            ws_ms_between(
+                Ts(3_000_000_000 - 100_000 + 2_000_000_000),
+                Ts(3_000_000_000)
+            ),
+            1999
+        );
         assert_eq!(ws_ms_between(Ts(5_000_000_000), Ts(3_000_100_000)), 2000);
     }
 
