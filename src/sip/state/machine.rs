@@ -550,7 +550,7 @@ mod tests {
         }
         fn feed_t(&mut self, src: &str, dst: &str, t_ms: i64, text: &str, tr: Transport) {
             self.frame += 1;
-            let raw = text.replace('\n', "\n");
+            let raw = text.replace('\n', "\r\n");
             let msg = Arc::new(parse(raw.as_bytes()).expect("test message parses"));
             let p = SipPacket {
                 msg: &msg,
@@ -598,10 +598,11 @@ mod tests {
         };
         format!(
             "{method} sip:bob@10.0.0.2 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\nFrom: <sip:alice@ex.com>;tag={from_tag}\nTo: <sip:bob@ex.com>{tt}\nCall-ID: {cid}\nCSeq: {cseq} {cm}\nUser-Agent: PhoneA\n{extra}{ct}Content-Length: {}\n\n{body}",
-            body.replace('\n', "\n").len()
+            body.replace('\n', "\r\n").len()
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn resp(
         code: u16,
         reason: &str,
@@ -622,7 +623,7 @@ mod tests {
         };
         format!(
             "SIP/2.0 {code} {reason}\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\nFrom: <sip:alice@ex.com>;tag={from_tag}\nTo: <sip:bob@ex.com>{tt}\nCall-ID: {cid}\nCSeq: {cseq} {cm}\nServer: PbxB\n{extra}{ct}Content-Length: {}\n\n{body}",
-            body.replace('\n', "\n").len()
+            body.replace('\n', "\r\n").len()
         )
     }
 
