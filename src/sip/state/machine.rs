@@ -78,6 +78,16 @@ fn sdp_of(m: &SipMessage) -> Option<Arc<crate::sdp::Sdp>> {
     is_sdp.then(|| Arc::new(crate::sdp::parse(body)))
 }
 
+/// Does Wireshark's SIP dissector reach its tap for this message? A header section cut off
+/// in the middle of a line (no blank line, no final line end: a truncated snaplen or a
+/// datagram cut short) makes it throw a malformed-packet exception first, so the message
+/// is neither counted in `sip,stat` nor entered in the resend table. (Observed on
+/// PcapPlusPlus `sip_reqs.pcap`, frame 4: 4 SIP frames, `sip,stat` counts 3.)
+fn wireshark_taps(m: &SipMessage) -> bool {
+    let cut = m.anomalies.iter().any(|a| a.kind == "sip.no_header_end") && !m.raw.ends_with(b"\n");
+    !cut
+}
+
 impl SipState {
     pub fn new(limits: SipLimits) -> Self {
         SipState {
@@ -122,18 +132,21 @@ impl SipState {
             response_code: code,
         };
         self.touch_entry(&key, p.ts);
+        let tapped = wireshark_taps(m);
         let (resend, setup) = match self.entries.get_mut(&key) {
-            Some(e) => {
+            Some(e) if tapped => {
                 let r = resend_check(&mut e.resend, &ws);
                 if e.resend.len() > MAX_RESEND_DIRECTIONS {
                     e.resend.remove(0);
                 }
                 r
             }
-            None => (false, 0),
+            _ => (false, 0),
         };
-        self.stats
-            .count(req_method.map(|x| x.as_str()), code, resend, setup);
+        if tapped {
+            self.stats
+                .count(req_method.map(|x| x.as_str()), code, resend, setup);
+        }
 
         let (Some(call_id), Some(cseq)) = (call_id, cseq) else {
             let missing = match (m.call_id().is_none(), m.cseq().is_none()) {

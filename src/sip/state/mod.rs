@@ -15,6 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 mod call;
+#[cfg(test)]
+mod corpus_tests;
 mod machine;
 mod reg;
 mod wsstat;

@@ -12,6 +12,8 @@
 //!   the last thing seen on the key, and the method is neither ACK nor CANCEL;
 //! - a response is a resend when it is final (≥ 200), its CSeq number and method equal the
 //!   entry's, a final response was the last thing seen, and its code equals that final code;
+//! - every request that is not a resend stores its time as the entry's request time (so a
+//!   CANCEL between INVITE and ACK moves it; INVITE retransmissions do not);
 //! - the setup time is computed on an ACK (CSeq method ACK) *before* the resend update, as
 //!   ACK time − request time of the same-direction entry, in integer ms with Wireshark's
 //!   split arithmetic (`secs·1000 + nsecs/10⁶`, truncating); zero setup times are not counted.
@@ -144,6 +146,11 @@ pub(crate) fn resend_check(entries: &mut Vec<ResendEntry>, m: &WsMsg<'_>) -> (bo
                 resend = true;
             }
             e.state = TxState::Request;
+            if !resend {
+                // The original of a request (any method, ACK and CANCEL included) restarts
+                // the clock the next ACK's setup time is measured from.
+                e.request_time = m.ts;
+            }
         }
         Some(code) => {
             if cseq == cseq_to_compare
