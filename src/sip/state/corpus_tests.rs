@@ -111,7 +111,7 @@ fn udp_of<'a>(
         }
         6 => {
             let doff = usize::from(l4.get(12)? >> 4) * 4;
-            if l4.get(doff..).is_some_and(|p| looks_like_sip(p)) {
+            if l4.get(doff..).is_some_and(looks_like_sip) {
                 w.unsupported.push("SIP over TCP");
             }
             None
@@ -239,7 +239,7 @@ fn expected_stat(txt: &str) -> Option<Expected> {
     let num = |l: &str| {
         l.split(':')
             .nth(1)
-            .and_then(|v| v.trim().split_whitespace().next())
+            .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse::<u64>().ok())
     };
     for l in s.lines() {

@@ -162,6 +162,7 @@ impl SipState {
                     "message without a usable {missing}: not tracked in calls or registrations"
                 ),
             });
+            self.enforce_caps();
             return;
         };
 
