@@ -362,6 +362,37 @@ impl Repeated {
     }
 }
 
+/// Content-Length values seen so far (the first number wins; oddities flagged once).
+#[derive(Default)]
+struct ContentLengths {
+    declared: Option<u64>,
+    bad: bool,
+    dup: bool,
+}
+
+impl ContentLengths {
+    fn feed(&mut self, v: &[u8], out: &mut Vec<SipAnomaly>) {
+        match (parse_decimal(v), self.declared) {
+            (Some(n), None) => self.declared = Some(n),
+            (Some(n), Some(d)) if d != n && !self.dup => {
+                self.dup = true;
+                out.push(SipAnomaly {
+                    kind: "sip.duplicate_content_length",
+                    detail: format!("Content-Length {d} and {n} both present; the first is used"),
+                });
+            }
+            (None, None) if !self.bad => {
+                self.bad = true;
+                out.push(SipAnomaly {
+                    kind: "sip.bad_content_length",
+                    detail: format!("Content-Length \"{}\" is not a number", quote(v)),
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
 fn note_term(t: Term, at: usize, lf: &mut Repeated, cr: &mut Repeated) {
     match t {
         Term::Lf => lf.hit(|| format!("line ending in a bare LF at byte {at}")),
@@ -458,6 +489,7 @@ pub fn parse(data: &[u8]) -> Option<SipMessage> {
 
     let mut headers: Vec<Header> = Vec::with_capacity(16);
     let mut dropped = 0usize;
+    let mut cl = ContentLengths::default();
     // Mandatory headers seen (bit i = MANDATORY[i]), including ones beyond MAX_HEADERS.
     let mut seen = 0u8;
     // Whether the previous physical line was a header we stored (folding extends it).
@@ -525,12 +557,16 @@ pub fn parse(data: &[u8]) -> Option<SipMessage> {
         if let Some(bit) = MANDATORY.iter().position(|(k, _)| *k == kind) {
             seen |= 1 << bit;
         }
+        let vraw = text.get(colon + 1..).unwrap_or(&[]);
+        let (va, vb) = trim_ws(vraw);
+        if kind == HeaderName::ContentLength {
+            // Framing must not depend on the header cap, so Content-Length is read here.
+            cl.feed(vraw.get(va..vb).unwrap_or(&[]), &mut anomalies);
+        }
         if headers.len() >= MAX_HEADERS {
             dropped = dropped.saturating_add(1);
             continue;
         }
-        let vraw = text.get(colon + 1..).unwrap_or(&[]);
-        let (va, vb) = trim_ws(vraw);
         let vbase = l.start + colon + 1;
         headers.push(Header {
             kind,
@@ -572,34 +608,11 @@ pub fn parse(data: &[u8]) -> Option<SipMessage> {
     // Body framing: Content-Length decides.
     let bstart = body_start.unwrap_or(data.len());
     let present = data.len().saturating_sub(bstart);
-    let mut declared: Option<u64> = None;
-    let mut cl_bad = false;
-    for h in headers
-        .iter()
-        .filter(|h| h.kind == HeaderName::ContentLength)
-    {
-        let v = data
-            .get(h.value.start as usize..h.value.end as usize)
-            .unwrap_or(&[]);
-        match parse_decimal(v) {
-            Some(n) => match declared {
-                None => declared = Some(n),
-                Some(d) if d != n => anomalies.push(SipAnomaly {
-                    kind: "sip.duplicate_content_length",
-                    detail: format!("Content-Length {d} and {n} both present; the first is used"),
-                }),
-                Some(_) => {}
-            },
-            None if declared.is_none() && !cl_bad => {
-                cl_bad = true;
-                anomalies.push(SipAnomaly {
-                    kind: "sip.bad_content_length",
-                    detail: format!("Content-Length \"{}\" is not a number", quote(v)),
-                });
-            }
-            None => {}
-        }
-    }
+    let ContentLengths {
+        declared,
+        bad: cl_bad,
+        ..
+    } = cl;
     let body_end = match declared {
         None => {
             if !cl_bad {
@@ -835,5 +848,554 @@ a=rtpmap:0 PCMU/8000\r\n";
         let h = m.header(HeaderName::MaxForwards).expect("max-forwards");
         assert_eq!(m.text(&h.name), "Max-Forwards");
         assert_eq!(m.text(&h.line), "Max-Forwards: 70");
+    }
+
+    /// A minimal valid response head (without Content-Length or the blank line).
+    const RESP_HEAD: &str = "SIP/2.0 200 OK\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx\r\n\
+From: <sip:a@example.com>;tag=a\r\n\
+To: <sip:b@example.com>;tag=b\r\n\
+Call-ID: cid-1\r\n\
+CSeq: 1 INVITE\r\n";
+
+    /// `head` + a correct Content-Length + blank line + `body`.
+    fn with_body(head: &str, body: &[u8]) -> Vec<u8> {
+        let mut v = format!("{head}Content-Length: {}\r\n\r\n", body.len()).into_bytes();
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn has(m: &SipMessage, kind: &str) -> bool {
+        m.anomalies.iter().any(|a| a.kind == kind)
+    }
+
+    #[test]
+    fn ok_with_sdp_and_empty_reason() {
+        let body = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+        let raw = with_body(RESP_HEAD, body);
+        let m = parse(&raw).expect("200");
+        assert_eq!(m.status(), Some(200));
+        assert_eq!(m.reason().as_deref(), Some("OK"));
+        assert_eq!(m.body_bytes(), &body[..]);
+        assert!(m.anomalies.is_empty(), "{:?}", m.anomalies);
+
+        for line in ["SIP/2.0 100 \r\n", "SIP/2.0 100\r\n"] {
+            let raw = with_body(&RESP_HEAD.replacen("SIP/2.0 200 OK\r\n", line, 1), b"");
+            let m = parse(&raw).expect("100");
+            assert_eq!(m.status(), Some(100));
+            assert_eq!(m.reason().as_deref(), Some(""));
+        }
+    }
+
+    #[test]
+    fn lowercase_names_vendor_headers_and_empty_values() {
+        let head = "SIP/2.0 200 OK\r\nvia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nfrom: <sip:a@h>;tag=1\r\nTO: <sip:b@h>\r\n\
+call-id: c\r\ncseq: 1 BYE\r\nX-Vendor-Thing: 42\r\nSubject:\r\nUser-Agent:   \r\n";
+        let m = parse(&with_body(head, b"")).expect("parses");
+        assert!(m.anomalies.is_empty(), "{:?}", m.anomalies);
+        assert_eq!(m.header_value(HeaderName::CallId).as_deref(), Some("c"));
+        assert_eq!(m.header_by_name("x-vendor-thing").as_deref(), Some("42"));
+        assert_eq!(
+            m.header(HeaderName::Other)
+                .map(|h| m.text(&h.name).into_owned())
+                .as_deref(),
+            Some("X-Vendor-Thing")
+        );
+        assert_eq!(m.header_value(HeaderName::Subject).as_deref(), Some(""));
+        assert_eq!(m.header_value(HeaderName::UserAgent).as_deref(), Some(""));
+    }
+
+    #[test]
+    fn binary_body_is_not_non_utf8() {
+        let body = [0x01u8, 0x00, 0xff, 0xfe, 0x80, 0x0d, 0x0a, 0x0d, 0x0a, 0x33];
+        let head = RESP_HEAD.to_string() + "Content-Type: application/isup\r\n";
+        let m = parse(&with_body(&head, &body)).expect("parses");
+        assert_eq!(m.body_bytes(), &body[..]);
+        assert!(m.anomalies.is_empty(), "{:?}", m.anomalies);
+    }
+
+    #[test]
+    fn missing_content_length_takes_rest() {
+        let raw = format!("{RESP_HEAD}\r\nhello\r\n");
+        let m = parse(raw.as_bytes()).expect("parses");
+        assert_eq!(m.body_bytes(), b"hello\r\n");
+        assert_eq!(kinds(&m), ["sip.no_content_length"]);
+    }
+
+    #[test]
+    fn compact_forms() {
+        let raw = b"INVITE sip:b@h SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nf: <sip:a@h>;tag=1\r\nt: <sip:b@h>\r\n\
+i: abc\r\nCSeq: 1 INVITE\r\nm: <sip:a@h>\r\nc: application/sdp\r\nk: timer\r\ns: hi\r\ne: gzip\r\no: refer\r\n\
+r: <sip:c@h>\r\nu: talk\r\nx: 90\r\nb: <sip:d@h>\r\ny: abc\r\na: *;audio\r\nl: 0\r\n\r\n";
+        let m = parse(raw).expect("parses");
+        use HeaderName as H;
+        let got: Vec<H> = m.headers.iter().map(|h| h.kind).collect();
+        assert_eq!(
+            got,
+            [
+                H::Via,
+                H::From,
+                H::To,
+                H::CallId,
+                H::CSeq,
+                H::Contact,
+                H::ContentType,
+                H::Supported,
+                H::Subject,
+                H::ContentEncoding,
+                H::Event,
+                H::ReferTo,
+                H::AllowEvents,
+                H::SessionExpires,
+                H::ReferredBy,
+                H::Other,
+                H::AcceptContact,
+                H::ContentLength
+            ]
+        );
+        assert!(m.anomalies.is_empty(), "{:?}", m.anomalies);
+        assert_eq!(m.call_id().as_deref(), Some("abc"));
+        assert_eq!(m.vias().len(), 1);
+        assert_eq!(m.content_type().as_deref(), Some("application/sdp"));
+        assert_eq!(m.session_expires(), Some((90, None)));
+    }
+
+    #[test]
+    fn multi_via_on_one_line_plus_one() {
+        let head = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP p1:5060;branch=z9hG4bK1, SIP/2.0/TCP p2;branch=z9hG4bK2\r\n\
+Via: SIP/2.0/UDP ua:5062;branch=z9hG4bK3;rport\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n";
+        let m = parse(&with_body(head, b"")).expect("parses");
+        let v = m.vias();
+        assert_eq!(
+            v.iter()
+                .map(|v| v.branch.as_deref().unwrap_or(""))
+                .collect::<Vec<_>>(),
+            ["z9hG4bK1", "z9hG4bK2", "z9hG4bK3"]
+        );
+        assert_eq!(v[1].transport, "TCP");
+        assert_eq!(v[1].port, None);
+        assert_eq!(v[2].rport, Some(None));
+        assert_eq!(
+            m.top_via().and_then(|v| v.branch).as_deref(),
+            Some("z9hG4bK1")
+        );
+    }
+
+    #[test]
+    fn folded_header() {
+        let head = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nSubject: I know you're there,\r\n  pick up the phone\r\n\tand talk to me!\r\n\
+From: <sip:a@h>;tag=1\r\nTo:\r\n <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n";
+        let m = parse(&with_body(head, b"")).expect("parses");
+        assert_eq!(kinds(&m), ["sip.folded_header"]);
+        assert!(
+            m.anomalies[0].detail.contains("3 occurrences"),
+            "{}",
+            m.anomalies[0].detail
+        );
+        assert_eq!(
+            m.header_value(HeaderName::Subject).as_deref(),
+            Some("I know you're there, pick up the phone and talk to me!")
+        );
+        let subj = m.header(HeaderName::Subject).expect("subject");
+        assert!(m.text(&subj.line).ends_with("and talk to me!"));
+        assert!(m.text(&subj.line).starts_with("Subject:"));
+        assert_eq!(m.to_hdr().map(|t| t.uri).as_deref(), Some("sip:b@h"));
+        assert_eq!(m.headers.len(), 7);
+    }
+
+    #[test]
+    fn whitespace_before_colon() {
+        let head = RESP_HEAD.replace("Call-ID: cid-1", "Call-ID   : cid-1");
+        let m = parse(&with_body(&head, b"")).expect("parses");
+        assert_eq!(kinds(&m), ["sip.ws_before_colon"]);
+        assert_eq!(m.call_id().as_deref(), Some("cid-1"));
+        let h = m.header(HeaderName::CallId).expect("call-id");
+        assert_eq!(m.text(&h.name), "Call-ID");
+    }
+
+    #[test]
+    fn bare_lf_line_endings() {
+        let raw = with_body(RESP_HEAD, b"body\n")
+            .iter()
+            .fold(Vec::new(), |mut v, &b| {
+                if b != b'\r' {
+                    v.push(b)
+                }
+                v
+            });
+        // Content-Length was computed for "body\n" (5 bytes), still right without CRs.
+        let m = parse(&raw).expect("parses");
+        assert_eq!(kinds(&m), ["sip.bare_lf"]);
+        assert_eq!(m.body_bytes(), b"body\n");
+        assert_eq!(m.call_id().as_deref(), Some("cid-1"));
+        assert_eq!(m.headers.len(), 6);
+    }
+
+    #[test]
+    fn latin1_display_name() {
+        let mut raw = b"SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: \"Jos\xe9 M\xfcller\" <sip:jose@h>;tag=9\r\n".to_vec();
+        raw.extend_from_slice(
+            b"To: <sip:b@h>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+        );
+        let m = parse(&raw).expect("parses");
+        assert_eq!(kinds(&m), ["sip.non_utf8"]);
+        let f = m.from_hdr().expect("from");
+        assert_eq!(f.tag.as_deref(), Some("9"));
+        assert_eq!(f.uri, "sip:jose@h");
+        assert!(f.display.is_some_and(|d| d.starts_with("Jos")));
+        let h = m.header(HeaderName::From).expect("from");
+        assert!(m.bytes(&h.value).contains(&0xe9));
+    }
+
+    #[test]
+    fn leading_crlf_and_junk() {
+        let mut raw = b"\r\n\r\n".to_vec();
+        raw.extend(with_body(RESP_HEAD, b""));
+        assert!(looks_like_sip(&raw));
+        let m = parse(&raw).expect("parses");
+        assert_eq!(kinds(&m), ["sip.leading_junk"]);
+        assert_eq!(m.text(&m.start_line), "SIP/2.0 200 OK");
+
+        let mut raw = b"\x00\x01garbage line\r\n".to_vec();
+        raw.extend(with_body(RESP_HEAD, b""));
+        assert!(
+            !looks_like_sip(&raw),
+            "looks_like_sip checks only the first line"
+        );
+        let m = parse(&raw).expect("parse skips the junk line");
+        assert_eq!(kinds(&m), ["sip.leading_junk"]);
+        assert_eq!(m.status(), Some(200));
+    }
+
+    #[test]
+    fn tel_and_ipv6_request_uris() {
+        for uri in [
+            "tel:+31201234567;phone-context=+31",
+            "sip:alice@[2001:db8::10]:5070;transport=tcp",
+        ] {
+            let head = format!(
+                "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP [2001:db8::1]:5060;branch=z9hG4bK1;received=2001:db8::9\r\n\
+From: <sip:a@h>;tag=1\r\nTo: <{uri}>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n"
+            );
+            let raw = with_body(&head, b"");
+            assert!(looks_like_sip(&raw));
+            let m = parse(&raw).expect("parses");
+            assert!(m.anomalies.is_empty(), "{:?}", m.anomalies);
+            assert_eq!(m.request_uri().as_deref(), Some(uri));
+            let v = m.vias();
+            assert_eq!((v[0].host.as_str(), v[0].port), ("2001:db8::1", Some(5060)));
+            assert_eq!(v[0].received.as_deref(), Some("2001:db8::9"));
+        }
+    }
+
+    #[test]
+    fn unknown_method() {
+        let raw = with_body(&INVITE_HEAD.replace("INVITE", "FOOBAR"), b"");
+        let m = parse(&raw).expect("parses");
+        assert_eq!(m.method(), Some(&Method::Other("FOOBAR".into())));
+        assert!(m.anomalies.is_empty(), "{:?}", m.anomalies);
+        let raw = with_body(&INVITE_HEAD.replacen("INVITE", "FOOBAR", 1), b"");
+        let m = parse(&raw).expect("parses");
+        assert_eq!(kinds(&m), ["sip.cseq_method_mismatch"]);
+    }
+
+    const INVITE_HEAD: &str = "INVITE sip:b@example.com SIP/2.0\r\n\
+Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKx\r\n\
+From: <sip:a@example.com>;tag=a\r\n\
+To: <sip:b@example.com>\r\n\
+Call-ID: cid-1\r\n\
+CSeq: 1 INVITE\r\n";
+
+    #[test]
+    fn content_length_larger_than_present() {
+        let raw = format!("{RESP_HEAD}Content-Length: 500\r\n\r\nv=0\r\n");
+        let m = parse(raw.as_bytes()).expect("parses");
+        assert_eq!(kinds(&m), ["sip.body_truncated"]);
+        assert!(
+            m.anomalies[0].detail.contains("500") && m.anomalies[0].detail.contains(" 5 "),
+            "{}",
+            m.anomalies[0].detail
+        );
+        assert_eq!(m.body_bytes(), b"v=0\r\n");
+    }
+
+    #[test]
+    fn trailing_crlf_and_trailing_junk() {
+        let mut raw = with_body(RESP_HEAD, b"abc");
+        raw.extend_from_slice(b"\r\n");
+        let m = parse(&raw).expect("parses");
+        assert_eq!(kinds(&m), ["sip.trailing_bytes"]);
+        assert_eq!(m.body_bytes(), b"abc");
+
+        // An ALG that grew the SDP without fixing Content-Length.
+        let mut raw = with_body(RESP_HEAD, b"abc");
+        raw.extend_from_slice(b"defgh");
+        let m = parse(&raw).expect("parses");
+        assert_eq!(kinds(&m), ["sip.content_length_mismatch"]);
+        let d = &m.anomalies[0].detail;
+        assert!(d.contains('3') && d.contains('8'), "{d}");
+        assert_eq!(m.body_bytes(), b"abc");
+    }
+
+    #[test]
+    fn two_messages_in_one_buffer() {
+        let first = with_body(RESP_HEAD, b"xyz");
+        let second = with_body(INVITE_HEAD, b"");
+        let mut buf = first.clone();
+        buf.extend_from_slice(&second);
+        assert_eq!(stream_frame(&buf), StreamFrame::Complete(first.len()));
+        assert_eq!(
+            stream_frame(&buf[first.len()..]),
+            StreamFrame::Complete(second.len())
+        );
+        // As a datagram, the first message is framed by Content-Length and the rest flagged.
+        let m = parse(&buf).expect("parses");
+        assert_eq!(m.body_bytes(), b"xyz");
+        assert_eq!(kinds(&m), ["sip.content_length_mismatch"]);
+        assert!(m.anomalies[0].detail.contains("another SIP message"));
+        // Partial second message.
+        assert_eq!(
+            stream_frame(&second[..second.len() - 3]),
+            StreamFrame::Incomplete
+        );
+        assert_eq!(
+            stream_frame(&first[..first.len() - 1]),
+            StreamFrame::Incomplete
+        );
+        assert_eq!(stream_frame(&first[..10]), StreamFrame::Incomplete);
+    }
+
+    #[test]
+    fn stream_keepalives_and_garbage() {
+        assert_eq!(stream_frame(b"\r\n\r\n"), StreamFrame::Keepalive(4));
+        assert_eq!(stream_frame(b"\r\n"), StreamFrame::Keepalive(2));
+        let mut buf = b"\r\n\r\n".to_vec();
+        buf.extend(with_body(RESP_HEAD, b""));
+        assert_eq!(stream_frame(&buf), StreamFrame::Keepalive(4));
+        assert_eq!(stream_frame(b""), StreamFrame::Incomplete);
+        // Mid-message bytes after a TCP gap: skip one line at a time to the next start line.
+        let mut buf = b"a=rtpmap:0 PCMU/8000\r\n".to_vec();
+        buf.extend(with_body(RESP_HEAD, b""));
+        assert_eq!(stream_frame(&buf), StreamFrame::Garbage(22));
+        assert_eq!(
+            stream_frame(&buf[22..]),
+            StreamFrame::Complete(buf.len() - 22)
+        );
+        assert_eq!(
+            stream_frame(b"\x16\x03\x01\x02\x00"),
+            StreamFrame::Garbage(5)
+        );
+        assert_eq!(
+            stream_frame(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            StreamFrame::Garbage(16)
+        );
+        // A header block without Content-Length: empty body on a stream.
+        let raw = format!("{RESP_HEAD}\r\nNEXT");
+        assert_eq!(
+            stream_frame(raw.as_bytes()),
+            StreamFrame::Complete(raw.len() - 4)
+        );
+        // No end of headers within the bound: skip the start line.
+        let mut big = b"SIP/2.0 200 OK\r\n".to_vec();
+        while big.len() <= MAX_HEADER_BLOCK + 10 {
+            big.extend_from_slice(b"X-Pad: 0123456789012345678901234567890123456789\r\n");
+        }
+        assert_eq!(stream_frame(&big), StreamFrame::Garbage(16));
+        // A huge Content-Length is not waited for.
+        let raw = format!("{RESP_HEAD}Content-Length: 999999999999\r\n\r\nabc");
+        assert_eq!(
+            stream_frame(raw.as_bytes()),
+            StreamFrame::Complete(raw.len() - 3)
+        );
+    }
+
+    #[test]
+    fn http_is_not_sip() {
+        for raw in [
+            &b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+            b"POST /sip HTTP/1.0\r\n\r\n",
+        ] {
+            assert!(!looks_like_sip(raw));
+            assert!(parse(raw).is_none());
+        }
+    }
+
+    #[test]
+    fn bad_start_lines() {
+        for raw in [
+            &b"SIP/2.0 20 OK\r\n\r\n"[..],
+            b"SIP/2.0 2000 OK\r\n\r\n",
+            b"SIP/2.0 abc OK\r\n\r\n",
+            b"SIP/2.0\r\n\r\n",
+            b"INVITE sip:a@b\r\n\r\n",
+            b"INVITE SIP/2.0\r\n\r\n",
+            b" \r\n",
+            b"",
+            b"SIP/3.0 200 OK\r\n\r\n",
+        ] {
+            assert!(!looks_like_sip(raw), "{:?}", String::from_utf8_lossy(raw));
+            assert!(parse(raw).is_none(), "{:?}", String::from_utf8_lossy(raw));
+        }
+        let m = parse(b"SIP/2.0 099 Odd\r\n\r\n").expect("3 digits parse");
+        assert!(has(&m, "sip.bad_start_line"));
+        let m = parse(b"OPTIONS  sip:a@b   sip/2.0\r\n\r\n").expect("tolerated");
+        assert!(has(&m, "sip.bad_start_line"));
+        assert_eq!(m.request_uri().as_deref(), Some("sip:a@b"));
+    }
+
+    #[test]
+    fn bad_and_missing_headers() {
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nthis line has no colon\r\n: no name\r\nBad Name: x\r\nContent-Length: ten\r\n\r\nbody";
+        let m = parse(raw).expect("parses");
+        assert!(has(&m, "sip.bad_header_line"));
+        assert!(
+            m.anomalies
+                .iter()
+                .any(|a| a.kind == "sip.bad_header_line" && a.detail.contains("3 occurrences"))
+        );
+        assert!(has(&m, "sip.bad_content_length"));
+        assert!(!has(&m, "sip.no_content_length"));
+        assert_eq!(m.body_bytes(), b"body");
+        let missing: Vec<&str> = m
+            .anomalies
+            .iter()
+            .filter(|a| a.kind == "sip.missing_header")
+            .map(|a| a.detail.as_str())
+            .collect();
+        assert_eq!(
+            missing,
+            [
+                "no Call-ID header",
+                "no CSeq header",
+                "no From header",
+                "no To header",
+                "no Via header"
+            ]
+        );
+        let raw = with_body(
+            &RESP_HEAD.replace("CSeq: 1 INVITE", "CSeq: one INVITE"),
+            b"",
+        );
+        assert_eq!(kinds(&parse(&raw).expect("parses")), ["sip.bad_cseq"]);
+    }
+
+    #[test]
+    fn no_blank_line() {
+        let m = parse(RESP_HEAD.as_bytes()).expect("parses");
+        assert!(has(&m, "sip.no_header_end"));
+        assert_eq!(m.headers.len(), 5);
+        assert!(m.body_bytes().is_empty());
+        assert_eq!(m.cseq().map(|c| c.seq), Some(1));
+    }
+
+    #[test]
+    fn ten_thousand_headers_are_capped() {
+        let mut head = RESP_HEAD.to_string();
+        for i in 0..10_000 {
+            head.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        let raw = with_body(&head, b"ok");
+        let t = std::time::Instant::now();
+        let m = parse(&raw).expect("parses");
+        assert!(t.elapsed() < std::time::Duration::from_secs(2));
+        assert_eq!(m.headers.len(), MAX_HEADERS);
+        assert!(has(&m, "sip.too_many_headers"));
+        // Content-Length after the cap still frames the body; no false missing_header.
+        assert_eq!(m.body_bytes(), b"ok");
+        assert!(!has(&m, "sip.missing_header"));
+        assert!(!has(&m, "sip.no_content_length") && !has(&m, "sip.body_truncated"));
+    }
+
+    #[test]
+    fn one_megabyte_header() {
+        let mut head = RESP_HEAD.to_string();
+        head.push_str("X-Big: ");
+        head.push_str(&"a,".repeat(512 * 1024));
+        head.push_str("\r\n");
+        let raw = with_body(&head, b"");
+        let t = std::time::Instant::now();
+        let m = parse(&raw).expect("parses");
+        assert!(m.anomalies.is_empty(), "{:?}", m.anomalies);
+        assert_eq!(
+            m.header_by_name("x-big").map(|v| v.len()),
+            Some(1024 * 1024)
+        );
+        assert_eq!(m.tokens(HeaderName::Other).len(), 512 * 1024);
+        assert!(t.elapsed() < std::time::Duration::from_secs(3));
+        // A 1 MB line without a terminator in a stream is garbage, found in linear time.
+        let mut line = b"INVITE sip:".to_vec();
+        line.resize(1 << 20, b'a');
+        assert_eq!(stream_frame(&line), StreamFrame::Garbage(1 << 20));
+        assert!(!looks_like_sip(&line));
+    }
+
+    #[test]
+    fn garbage_is_not_sip() {
+        for raw in [
+            &b"\x80\x00\x12\x34\x56\x78\x9a\xbc\xde\xf0"[..],
+            b"\xff\xfe\xfd",
+            b"hello world",
+            b"::::\r\n\r\n",
+            b"\r\n\r\n\r\n",
+        ] {
+            assert!(!looks_like_sip(raw));
+            assert!(parse(raw).is_none());
+        }
+    }
+
+    #[test]
+    fn header_kind_mapping() {
+        assert_eq!(header_kind(b"CALL-ID"), HeaderName::CallId);
+        assert_eq!(
+            header_kind(b"Www-Authenticate"),
+            HeaderName::WwwAuthenticate
+        );
+        assert_eq!(header_kind(b"I"), HeaderName::CallId);
+        assert_eq!(header_kind(b"y"), HeaderName::Other);
+        assert_eq!(
+            header_kind(b"P-Asserted-Identity"),
+            HeaderName::PAssertedIdentity
+        );
+        assert_eq!(
+            header_kind(b"X-Something-Really-Long-Header-Name"),
+            HeaderName::Other
+        );
+        assert_eq!(header_kind(b""), HeaderName::Other);
+    }
+
+    #[test]
+    #[ignore = "timing; run with --ignored --nocapture in release-ish builds"]
+    fn timing_invite() {
+        let n = 200_000u32;
+        let t = std::time::Instant::now();
+        let mut acc = 0usize;
+        for _ in 0..n {
+            acc += parse(INVITE).map(|m| m.headers.len()).unwrap_or(0);
+        }
+        let per = t.elapsed() / n;
+        let t2 = std::time::Instant::now();
+        for _ in 0..n {
+            if let Some(m) = parse(INVITE) {
+                acc += m.call_id().map(|c| c.len()).unwrap_or(0);
+                acc += m
+                    .from_hdr()
+                    .and_then(|f| f.tag)
+                    .map(|t| t.len())
+                    .unwrap_or(0);
+                acc += m.to_hdr().and_then(|f| f.tag).map(|t| t.len()).unwrap_or(0);
+                acc += m.cseq().map(|c| c.seq as usize).unwrap_or(0);
+                acc += m
+                    .top_via()
+                    .and_then(|v| v.branch)
+                    .map(|b| b.len())
+                    .unwrap_or(0);
+            }
+        }
+        let per2 = t2.elapsed() / n;
+        eprintln!(
+            "parse {} B INVITE: {per:?}/msg; parse+extract: {per2:?}/msg ({acc})",
+            INVITE.len()
+        );
     }
 }

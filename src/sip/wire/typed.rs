@@ -647,4 +647,254 @@ Contact: <sip:a@10.0.0.1>;expires=60, *\r\n",
         assert_eq!(cs[1].uri, "*");
         assert_eq!(m.content_length(), Some(0));
     }
+
+    #[test]
+    fn name_addr_forms() {
+        let na = parse_name_addr(
+            "\"Smith, John \\\"JJ\\\"\" <sip:j@h;lr>;tag=abc;Expires=60;+sip.instance=\"<urn:uuid:1;2>\"",
+        );
+        assert_eq!(na.display.as_deref(), Some("Smith, John \"JJ\""));
+        assert_eq!(na.uri, "sip:j@h;lr");
+        assert_eq!(na.tag.as_deref(), Some("abc"));
+        assert_eq!(na.param("expires"), Some(Some("60")));
+        assert_eq!(na.param("+sip.instance"), Some(Some("<urn:uuid:1;2>")));
+        let na = parse_name_addr("Bob <sip:bob@h>");
+        assert_eq!(
+            (na.display.as_deref(), na.uri.as_str(), na.tag.as_deref()),
+            (Some("Bob"), "sip:bob@h", None)
+        );
+        // Bare addr-spec: ;params are header params (RFC 3261 §20.10).
+        let na = parse_name_addr("sip:bob@h;tag=77;expires=30");
+        assert_eq!(na.uri, "sip:bob@h");
+        assert_eq!(na.tag.as_deref(), Some("77"));
+        assert_eq!(na.param("expires"), Some(Some("30")));
+        let na = parse_name_addr("<tel:+3120>");
+        assert_eq!(na.uri, "tel:+3120");
+        // Malformed: never panics, keeps what it can.
+        for bad in [
+            "",
+            "<",
+            "\"unterminated",
+            "\"a\" <sip:x",
+            ";;;",
+            ">",
+            "<>;tag",
+            "\\",
+        ] {
+            let na = parse_name_addr(bad);
+            assert_eq!(na.text, bad.trim());
+        }
+        assert_eq!(parse_name_addr("<sip:x@h>;tag").param("tag"), Some(None));
+    }
+
+    #[test]
+    fn contacts_star_pai_routes() {
+        let m = msg(
+            "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\nContact: *\r\nP-Asserted-Identity: \"A\" <sip:+31201@h>, <tel:+31201>\r\n\
+Record-Route: <sip:p1;lr>, <sip:p2;lr>\r\nRecord-Route: <sip:p3;lr>\r\nRoute: <sip:r1;lr>\r\n",
+        );
+        let c = m.contacts();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].uri, "*");
+        let pai = m.pai();
+        assert_eq!(
+            pai.iter().map(|p| p.uri.as_str()).collect::<Vec<_>>(),
+            ["sip:+31201@h", "tel:+31201"]
+        );
+        assert_eq!(
+            m.record_routes()
+                .iter()
+                .map(|p| p.uri.as_str())
+                .collect::<Vec<_>>(),
+            ["sip:p1;lr", "sip:p2;lr", "sip:p3;lr"]
+        );
+        assert_eq!(m.routes().len(), 1);
+        assert!(m.from_hdr().is_none());
+        assert!(m.cseq().is_none());
+    }
+
+    #[test]
+    fn cseq_expires_session_expires_tokens() {
+        let m = msg(
+            "CSeq:  4711   REGISTER \r\nExpires: 99999999999\r\nSession-Expires: 1800;refresher=UAC\r\n\
+Supported: timer, 100rel,replaces\r\nSupported: path\r\nAllow: INVITE,ACK , BYE\r\nRequire:\r\n",
+        );
+        assert_eq!(
+            m.cseq(),
+            Some(CSeq {
+                seq: 4711,
+                method: Method::Register
+            })
+        );
+        assert_eq!(m.expires(), Some(u32::MAX));
+        assert_eq!(m.session_expires(), Some((1800, Some("uac".to_string()))));
+        assert_eq!(
+            m.tokens(HeaderName::Supported),
+            ["timer", "100rel", "replaces", "path"]
+        );
+        assert_eq!(m.tokens(HeaderName::Allow), ["INVITE", "ACK", "BYE"]);
+        assert!(m.tokens(HeaderName::Require).is_empty());
+        for bad in [
+            "CSeq: 1\r\n",
+            "CSeq: INVITE\r\n",
+            "CSeq: 99999999999 INVITE\r\n",
+            "CSeq: 1INVITE\r\n",
+            "CSeq: -1 INVITE\r\n",
+        ] {
+            assert!(msg(bad).cseq().is_none(), "{bad}");
+        }
+        assert!(msg("Expires: soon\r\n").expires().is_none());
+        assert!(
+            msg("Session-Expires: ;refresher=uas\r\n")
+                .session_expires()
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn challenge_and_credentials() {
+        let m = msg(
+            "WWW-Authenticate: Digest realm=\"sip.example.com\", nonce=\"abc,def\", algorithm=MD5, qop=\"auth\", stale=TRUE\r\n",
+        );
+        let c = m.challenge().expect("challenge");
+        assert_eq!(c.scheme, "Digest");
+        assert_eq!(c.realm.as_deref(), Some("sip.example.com"));
+        assert_eq!(c.nonce.as_deref(), Some("abc,def"));
+        assert_eq!(c.algorithm.as_deref(), Some("MD5"));
+        assert!(c.stale);
+        assert!(m.credentials().is_none());
+        let m = msg(
+            "Proxy-Authorization: Digest username=\"alice\", realm=\"r\", nonce=\"n\", uri=\"sip:h\", response=\"0123456789abcdef\", cnonce=\"cn\", nc=00000001\r\n",
+        );
+        let c = m.credentials().expect("credentials");
+        assert_eq!(
+            (
+                c.username.as_deref(),
+                c.realm.as_deref(),
+                c.nonce.as_deref()
+            ),
+            (Some("alice"), Some("r"), Some("n"))
+        );
+        assert!(!c.stale);
+        let dump = format!("{c:?}");
+        assert!(
+            !dump.contains("0123456789abcdef") && !dump.contains("cn\""),
+            "{dump}"
+        );
+        assert!(msg("Authorization:\r\n").credentials().is_none());
+    }
+
+    #[test]
+    fn reason_content_type_length() {
+        let m = msg(
+            "Reason: SIP ;cause=200 ;text=\"Call completed elsewhere\", Q.850;cause=16;text=\"Normal, call clearing\"\r\n\
+Content-Type: Application/SDP ; charset=utf-8\r\n",
+        );
+        assert_eq!(
+            m.reason_header(),
+            Some((
+                "SIP".to_string(),
+                Some(200),
+                Some("Call completed elsewhere".to_string())
+            ))
+        );
+        let all = m.reasons();
+        assert_eq!(all.len(), 2);
+        assert_eq!(
+            all[1],
+            (
+                "Q.850".to_string(),
+                Some(16),
+                Some("Normal, call clearing".to_string())
+            )
+        );
+        assert_eq!(m.content_type().as_deref(), Some("application/sdp"));
+        assert_eq!(m.content_length(), Some(0));
+        assert_eq!(
+            msg("Reason: Q.850;cause=x\r\n").reason_header(),
+            Some(("Q.850".to_string(), None, None))
+        );
+    }
+
+    #[test]
+    fn uri_helpers() {
+        assert_eq!(uri_user("sip:alice@atlanta.com"), Some("alice"));
+        assert_eq!(
+            uri_user("<sips:alice:secret@atlanta.com;transport=tls>"),
+            Some("alice")
+        );
+        assert_eq!(
+            uri_user("tel:+31201234567;phone-context=x"),
+            Some("+31201234567")
+        );
+        assert_eq!(uri_user("sip:atlanta.com"), None);
+        assert_eq!(uri_user("mailto:a@b"), None);
+        assert_eq!(uri_user("sip:%61lice%20b@h"), Some("%61lice%20b"));
+        assert_eq!(
+            uri_user_unescaped("sip:%61lice%20b%zz@h").as_deref(),
+            Some("alice b%zz")
+        );
+        assert_eq!(uri_user("SIP:+31;npdi@h"), Some("+31;npdi"));
+        assert_eq!(
+            uri_host_port("sip:a@[2001:db8::1]:5070;transport=tcp"),
+            Some(("2001:db8::1", Some(5070)))
+        );
+        assert_eq!(
+            uri_host_port("sip:a@[2001:db8::1];lr"),
+            Some(("2001:db8::1", None))
+        );
+        assert_eq!(
+            uri_host_port("sip:h.example:5060"),
+            Some(("h.example", Some(5060)))
+        );
+        assert_eq!(uri_host_port("<sip:a@h?Subject=x>"), Some(("h", None)));
+        assert_eq!(uri_host_port("sip:a@h:99999"), Some(("h", None)));
+        assert_eq!(uri_host_port("tel:+3120"), None);
+        assert_eq!(uri_host_port("sip:"), None);
+        assert_eq!(uri_host_port("sip:a@[::1"), None);
+        for junk in [
+            "", ":", "@", "sip:@", "sip:[", "<", "sip:a@]:", "%", "sip:%4",
+        ] {
+            let _ = (
+                uri_user(junk),
+                uri_host_port(junk),
+                uri_user_unescaped(junk),
+            );
+        }
+    }
+
+    #[test]
+    fn header_param_lookup() {
+        let v = "<sip:a@h;transport=tcp>;Tag=xy ; expires = 60;lr;q=\"0.5\"";
+        assert_eq!(header_param(v, "tag"), Some("xy"));
+        assert_eq!(header_param(v, "EXPIRES"), Some("60"));
+        assert_eq!(header_param(v, "lr"), Some(""));
+        assert_eq!(header_param(v, "q"), Some("0.5"));
+        assert_eq!(
+            header_param(v, "transport"),
+            None,
+            "URI parameters are not header parameters"
+        );
+        assert_eq!(header_param("tag=1", "tag"), None);
+        assert_eq!(header_param("", "x"), None);
+    }
+
+    #[test]
+    fn folded_via_and_malformed_via() {
+        let raw = b"SIP/2.0 200 OK\r\nVia: SIP / 2.0 / UDP\r\n  10.0.0.1 : 5060 ;branch=z9hG4bK9\r\nVia: garbage\r\nVia: SIP/2.0/UDP bare::v6;rport=abc\r\n\r\n";
+        let m = parse(raw).expect("parses");
+        let v = m.vias();
+        assert_eq!(v.len(), 3);
+        assert_eq!(
+            (v[0].transport.as_str(), v[0].host.as_str(), v[0].port),
+            ("UDP", "10.0.0.1", Some(5060))
+        );
+        assert_eq!(v[0].branch.as_deref(), Some("z9hG4bK9"));
+        assert_eq!(v[1].branch, None);
+        assert_eq!(v[1].text, "garbage");
+        assert_eq!(
+            (v[2].host.as_str(), v[2].port, v[2].rport),
+            ("bare::v6", None, Some(None))
+        );
+    }
 }
