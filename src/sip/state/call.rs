@@ -183,6 +183,11 @@ impl CallB {
                 .is_some_and(|c| c >= 300);
             if non2xx || !is_rfc3261_branch(&f.tx_key) {
                 self.after_ack(p, f);
+                // RFC 2543 ACK for a 2xx shares the INVITE's key: it may still answer a
+                // late offer.
+                if !non2xx && !f.resend {
+                    self.request_sdp(p, f, method);
+                }
                 return;
             }
         }
@@ -244,8 +249,13 @@ impl CallB {
             }
             _ => {}
         }
-        // Offers in requests: INVITE / re-INVITE / UPDATE (and any other request with SDP
-        // that does not answer a pending late offer, e.g. PRACK answering an 18x offer).
+        self.request_sdp(p, f, method);
+    }
+
+    /// Offers in requests: INVITE / re-INVITE / UPDATE (and any other request with SDP that
+    /// does not answer a pending late offer); ACK or PRACK with SDP answer a late offer
+    /// (offer in a 2xx or reliable 18x to an INVITE without SDP).
+    fn request_sdp(&mut self, p: &super::SipPacket<'_>, f: &MsgFacts, method: &Method) {
         if let Some(sdp) = &f.sdp {
             let carried = method.as_str().to_string();
             let late = self

@@ -1316,6 +1316,157 @@ mod tests {
         assert_eq!((a.carried_in.as_str(), a.from_caller), ("ACK", true));
     }
 
+    #[test]
+    fn rfc2543_fallback_matches_without_magic_cookie() {
+        let mut h = H::new();
+        // Branch without z9hG4bK: transactions keyed by From tag + CSeq + top Via sent-by.
+        let inv = req("INVITE", "c11", 5, "INVITE", "old1", "fa", None, "", "");
+        h.feed(A, B, 0, &inv);
+        h.feed(A, B, 500, &inv);
+        h.feed(
+            B,
+            A,
+            600,
+            &resp(
+                200,
+                "OK",
+                "c11",
+                5,
+                "INVITE",
+                "old1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        // The RFC 2543 ACK reuses the INVITE's key and answers the late offer.
+        h.feed(
+            A,
+            B,
+            700,
+            &req("ACK", "c11", 5, "ACK", "old1", "fa", Some("tb"), "", SDP_A),
+        );
+        let c = &h.done().calls[0];
+        assert_eq!(c.transactions.len(), 1);
+        assert_eq!(c.transactions[0].retransmissions, 1);
+        assert_eq!(c.transactions[0].final_code, Some(200));
+        assert!(c.ack_ts.is_some());
+        let a = c.sdp[0]
+            .answer
+            .as_ref()
+            .expect("late offer answered in ACK");
+        assert_eq!(a.carried_in, "ACK");
+        assert_eq!(c.state, CallState::InCall);
+    }
+
+    #[test]
+    fn update_offer_answer_and_183_then_200_new_version() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req(
+                "INVITE", "c12", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            10,
+            &resp(
+                183,
+                "Session Progress",
+                "c12",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            20,
+            &resp(
+                200,
+                "OK",
+                "c12",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_HOLD,
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            30,
+            &req("ACK", "c12", 1, "ACK", "z9hG4bK2", "fa", Some("tb"), "", ""),
+        );
+        h.feed(
+            A,
+            B,
+            40,
+            &req(
+                "UPDATE",
+                "c12",
+                2,
+                "UPDATE",
+                "z9hG4bK3",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_HOLD,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            50,
+            &resp(
+                200,
+                "OK",
+                "c12",
+                2,
+                "UPDATE",
+                "z9hG4bK3",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        let c = &h.done().calls[0];
+        let carried: Vec<(&str, Option<&str>)> = c
+            .sdp
+            .iter()
+            .map(|x| {
+                (
+                    x.offer.carried_in.as_str(),
+                    x.answer.as_ref().map(|a| a.carried_in.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            carried,
+            vec![
+                ("INVITE", Some("183")),
+                ("INVITE", Some("200")),
+                ("UPDATE", Some("200"))
+            ]
+        );
+        assert!(c.sdp[2].offer.from_caller && !c.sdp[2].answer.as_ref().unwrap().from_caller);
+        assert_eq!(c.reinvites, 0, "UPDATE is not a re-INVITE");
+    }
+
     fn register(cseq: u32, branch: &str, extra: &str) -> String {
         format!(
             "REGISTER sip:ex.com SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\nFrom: <sip:alice@ex.com>;tag=r1\nTo: <sip:alice@ex.com>\nCall-ID: reg1\nCSeq: {cseq} REGISTER\nUser-Agent: PhoneA\n{extra}Content-Length: 0\n\n"
