@@ -1467,6 +1467,89 @@ mod tests {
         assert_eq!(c.reinvites, 0, "UPDATE is not a re-INVITE");
     }
 
+    #[test]
+    fn mutated_messages_never_panic() {
+        let base = [
+            req(
+                "INVITE", "f1", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+            ),
+            resp(
+                200,
+                "OK",
+                "f1",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "Contact: <sip:b@x>;expires=5\n",
+                SDP_B,
+            ),
+            req("ACK", "f1", 1, "ACK", "z9hG4bK2", "fa", Some("tb"), "", ""),
+            register(
+                1,
+                "z9hG4bKr",
+                "Contact: <sip:a@x>;expires=abc, *\nExpires: 99999999999\n",
+            ),
+            reg_resp(
+                423,
+                "Interval Too Brief",
+                1,
+                "z9hG4bKr",
+                "Min-Expires: -5\n",
+            ),
+        ];
+        let mut h = H::with(SipLimits {
+            max_calls: 3,
+            max_out_of_dialog: 3,
+            max_registrations: 3,
+            ..SipLimits::default()
+        });
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut fed = 0;
+        for i in 0..3000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let Some(src) = base.get(i as usize % base.len()) else {
+                continue;
+            };
+            let mut b = src.replace('\n', "\r\n").into_bytes();
+            for k in 0..(x % 6) {
+                let pos = ((x >> (8 * k)) as usize) % b.len().max(1);
+                if let Some(c) = b.get_mut(pos) {
+                    *c = (x >> (k + 3)) as u8;
+                }
+            }
+            if x % 5 == 0 {
+                b.truncate((x as usize >> 9) % (b.len() + 1));
+            }
+            let Some(m) = parse(&b) else { continue };
+            let msg = Arc::new(m);
+            let p = SipPacket {
+                msg: &msg,
+                frame: FrameRef::new(0, u64::from(i) + 1),
+                ts: Ts(i64::from(i) * 7_000_000),
+                tuple: FiveTuple {
+                    src: ep(if x % 2 == 0 { A } else { B }),
+                    dst: ep(P),
+                    transport: Transport::Udp,
+                },
+                size: b.len(),
+                fragmented: false,
+            };
+            h.st.on_message(&p);
+            fed += 1;
+            if i % 500 == 0 {
+                h.st.expire(Ts(i64::from(i) * 7_000_000));
+            }
+        }
+        let out = h.done();
+        assert!(fed > 1000);
+        // Messages cut inside their headers are not tapped (Wireshark throws first).
+        assert!(out.stats.messages <= fed && out.stats.messages > fed / 2);
+    }
+
     fn register(cseq: u32, branch: &str, extra: &str) -> String {
         format!(
             "REGISTER sip:ex.com SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\nFrom: <sip:alice@ex.com>;tag=r1\nTo: <sip:alice@ex.com>\nCall-ID: reg1\nCSeq: {cseq} REGISTER\nUser-Agent: PhoneA\n{extra}Content-Length: 0\n\n"
