@@ -1521,7 +1521,7 @@ mod tests {
                     *c = (x >> (k + 3)) as u8;
                 }
             }
-            if x % 5 == 0 {
+            if x.is_multiple_of(5) {
                 b.truncate((x as usize >> 9) % (b.len() + 1));
             }
             let Some(m) = parse(&b) else { continue };
@@ -1531,7 +1531,7 @@ mod tests {
                 frame: FrameRef::new(0, u64::from(i) + 1),
                 ts: Ts(i64::from(i) * 7_000_000),
                 tuple: FiveTuple {
-                    src: ep(if x % 2 == 0 { A } else { B }),
+                    src: ep(if x.is_multiple_of(2) { A } else { B }),
                     dst: ep(P),
                     transport: Transport::Udp,
                 },
@@ -1540,7 +1540,7 @@ mod tests {
             };
             h.st.on_message(&p);
             fed += 1;
-            if i % 500 == 0 {
+            if i.is_multiple_of(500) {
                 h.st.expire(Ts(i64::from(i) * 7_000_000));
             }
         }
