@@ -143,6 +143,18 @@ impl Sdp {
 }
 
 impl Media {
+    /// Port 0: the stream is declined or disabled (RFC 3264 §5.1).
+    pub fn is_disabled(&self) -> bool {
+        self.port == 0
+    }
+
+    /// `m=image <port> udptl t38`: a T.38 fax stream.
+    pub fn is_t38(&self) -> bool {
+        self.kind.eq_ignore_ascii_case("image")
+            && self.proto.eq_ignore_ascii_case("udptl")
+            && self.formats.iter().any(|f| f.eq_ignore_ascii_case("t38"))
+    }
+
     /// Encoding name and clock rate for payload type `pt`: rtpmap first, then the static
     /// RTP/AVP table (RFC 3551).
     pub fn codec(&self, pt: u8) -> Option<(String, u32)> {

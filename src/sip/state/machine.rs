@@ -1,34 +1,1897 @@
-//! The state machines. (Stub: to be implemented.)
+//! The dispatcher: per-Call-ID entries (Wireshark resend state, the call, out-of-dialog
+//! requests, pending REGISTER transactions), the registration table, the caps with
+//! least-recently-active eviction, and idle expiry on the capture clock.
+//!
+//! Every table is a seeded-hash map plus a recency index (`BTreeMap<touch, key>`), so a
+//! message costs O(log n) whatever the number of Call-IDs, and eviction/expiry pop the
+//! oldest entries from the front of the index.
 
-use super::{SipLimits, SipOutput, SipPacket};
-use crate::types::Ts;
+use super::call::{CallB, MsgFacts, is_rfc3261_branch};
+use super::reg::{RegB, RegKey, register_bindings};
+use super::wsstat::{ResendEntry, StatAcc, WsMsg, resend_check};
+use super::{OutOfDialog, Registration, SipCall, SipLimits, SipOutput, SipPacket};
+use crate::sip::wire::{HeaderName, Method, SipMessage};
+use crate::types::{Anomaly, Layer, Transport, Ts};
+use foldhash::fast::RandomState;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Directions remembered per Call-ID for the resend logic (a real dialog has a handful).
+const MAX_RESEND_DIRECTIONS: usize = 64;
+/// Out-of-dialog requests kept per Call-ID (SUBSCRIBE/NOTIFY dialogs reuse one Call-ID).
+const MAX_OOD_PER_CALL_ID: usize = 1_000;
+/// Pending REGISTER transactions remembered per Call-ID.
+const MAX_REG_TX_PER_CALL_ID: usize = 64;
+
+struct RegTx {
+    cseq: u32,
+    branch: Option<String>,
+    keys: Vec<RegKey>,
+}
+
+#[derive(Default)]
+struct Entry {
+    touch: u64,
+    last_ts: Ts,
+    resend: Vec<ResendEntry>,
+    call: Option<Box<CallB>>,
+    ood: Vec<OutOfDialog>,
+    reg_tx: Vec<RegTx>,
+}
 
 /// Owns calls, registrations and out-of-dialog transactions for one shard.
 pub struct SipState {
-    out: SipOutput,
+    limits: SipLimits,
+    stats: StatAcc,
+    entries: HashMap<String, Entry, RandomState>,
+    /// Recency indexes: entries holding a call, and the others.
+    lru_calls: BTreeMap<u64, String>,
+    lru_other: BTreeMap<u64, String>,
+    regs: HashMap<RegKey, (u64, RegB), RandomState>,
+    lru_regs: BTreeMap<u64, RegKey>,
+    touch: u64,
+    calls_done: Vec<SipCall>,
+    ood_done: Vec<OutOfDialog>,
+    regs_done: Vec<Registration>,
+    anomalies: Vec<Anomaly>,
+    evicted_calls: u64,
+    evicted_ood: u64,
+    evicted_regs: u64,
+}
+
+/// The body is SDP: `application/sdp`, or no Content-Type and a body starting `v=0`.
+fn sdp_of(m: &SipMessage) -> Option<Arc<crate::sdp::Sdp>> {
+    let body = m.body_bytes();
+    if body.is_empty() {
+        return None;
+    }
+    let is_sdp = match m.content_type() {
+        Some(ct) => ct == "application/sdp",
+        None => {
+            let t = body
+                .iter()
+                .position(|b| !b.is_ascii_whitespace())
+                .and_then(|i| body.get(i..));
+            t.is_some_and(|t| t.starts_with(b"v=0"))
+        }
+    };
+    is_sdp.then(|| Arc::new(crate::sdp::parse(body)))
+}
+
+/// Does Wireshark's SIP dissector reach its tap for this message? A header section cut off
+/// in the middle of a line (no blank line, no final line end: a truncated snaplen or a
+/// datagram cut short) makes it throw a malformed-packet exception first, so the message
+/// is neither counted in `sip,stat` nor entered in the resend table. (Observed on
+/// PcapPlusPlus `sip_reqs.pcap`, frame 4: 4 SIP frames, `sip,stat` counts 3.)
+fn wireshark_taps(m: &SipMessage) -> bool {
+    let cut = m.anomalies.iter().any(|a| a.kind == "sip.no_header_end") && !m.raw.ends_with(b"\n");
+    !cut
 }
 
 impl SipState {
     pub fn new(limits: SipLimits) -> Self {
-        let _ = limits;
         SipState {
-            out: SipOutput::default(),
+            limits,
+            stats: StatAcc::default(),
+            entries: HashMap::with_hasher(RandomState::default()),
+            lru_calls: BTreeMap::new(),
+            lru_other: BTreeMap::new(),
+            regs: HashMap::with_hasher(RandomState::default()),
+            lru_regs: BTreeMap::new(),
+            touch: 0,
+            calls_done: Vec::new(),
+            ood_done: Vec::new(),
+            regs_done: Vec::new(),
+            anomalies: Vec::new(),
+            evicted_calls: 0,
+            evicted_ood: 0,
+            evicted_regs: 0,
         }
     }
 
     /// Account one SIP message.
     pub fn on_message(&mut self, p: &SipPacket<'_>) {
-        self.out.stats.messages += 1;
-        let _ = p;
+        let m: &SipMessage = p.msg;
+        let call_id = m.call_id().map(|c| c.trim().to_string());
+        let cseq = m.cseq();
+        let code = m.status();
+        let req_method = m.method();
+
+        // Wireshark: the resend table uses "" when there is no Call-ID.
+        let key = call_id.clone().unwrap_or_default();
+        let cseq_method = cseq.as_ref().map(|c| c.method.as_str().to_string());
+        let ws = WsMsg {
+            src: p.tuple.src,
+            dst: p.tuple.dst,
+            udp: p.tuple.transport == Transport::Udp,
+            ts: p.ts,
+            cseq: cseq
+                .as_ref()
+                .zip(cseq_method.as_deref())
+                .map(|(c, mm)| (c.seq, mm)),
+            response_code: code,
+        };
+        self.touch_entry(&key, p.ts);
+        let tapped = wireshark_taps(m);
+        let (resend, setup) = match self.entries.get_mut(&key) {
+            Some(e) if tapped => {
+                let r = resend_check(&mut e.resend, &ws);
+                if e.resend.len() > MAX_RESEND_DIRECTIONS {
+                    e.resend.remove(0);
+                }
+                r
+            }
+            _ => (false, 0),
+        };
+        if tapped {
+            self.stats
+                .count(req_method.map(|x| x.as_str()), code, resend, setup);
+        }
+
+        let (Some(call_id), Some(cseq)) = (call_id, cseq) else {
+            let missing = match (m.call_id().is_none(), m.cseq().is_none()) {
+                (true, true) => "Call-ID and CSeq",
+                (true, false) => "Call-ID",
+                _ => "CSeq",
+            };
+            self.anomalies.push(Anomaly {
+                layer: Layer::Sip,
+                kind: "sip.missing_header",
+                frame: p.frame,
+                detail: format!(
+                    "message without a usable {missing}: not tracked in calls or registrations"
+                ),
+            });
+            self.enforce_caps();
+            return;
+        };
+
+        let top_via = m.top_via();
+        let top = top_via.as_ref();
+        let branch = top.and_then(|v| v.branch.clone());
+        let from_tag = m.from_hdr().and_then(|f| f.tag);
+        let to_tag = m.to_hdr().and_then(|t| t.tag);
+        let tx_key = match &branch {
+            Some(b) if is_rfc3261_branch(b) => b.clone(),
+            _ => format!(
+                "rfc2543|{}|{}|{}|{}",
+                from_tag.as_deref().unwrap_or(""),
+                cseq.seq,
+                top.map(|v| v.host.as_str()).unwrap_or(""),
+                top.and_then(|v| v.port).unwrap_or(0)
+            ),
+        };
+        let facts = MsgFacts {
+            call_id,
+            cseq,
+            from_tag,
+            to_tag,
+            tx_key,
+            branch,
+            sdp: sdp_of(m),
+            resend,
+        };
+
+        match (req_method, code) {
+            (Some(method), _) => self.on_request(p, &key, &facts, method),
+            (None, Some(code)) => self.on_response(p, &key, &facts, code),
+            (None, None) => {}
+        }
+        self.enforce_caps();
+    }
+
+    fn next_touch(&mut self) -> u64 {
+        self.touch += 1;
+        self.touch
+    }
+
+    /// Create or refresh the entry of a Call-ID in its recency index.
+    fn touch_entry(&mut self, key: &str, ts: Ts) {
+        let t = self.next_touch();
+        match self.entries.get_mut(key) {
+            Some(e) => {
+                let lru = if e.call.is_some() {
+                    &mut self.lru_calls
+                } else {
+                    &mut self.lru_other
+                };
+                if let Some(k) = lru.remove(&e.touch) {
+                    lru.insert(t, k);
+                }
+                e.touch = t;
+                e.last_ts = e.last_ts.max(ts);
+            }
+            None => {
+                self.entries.insert(
+                    key.to_string(),
+                    Entry {
+                        touch: t,
+                        last_ts: ts,
+                        ..Entry::default()
+                    },
+                );
+                self.lru_other.insert(t, key.to_string());
+            }
+        }
+    }
+
+    fn on_request(&mut self, p: &SipPacket<'_>, key: &str, f: &MsgFacts, method: &Method) {
+        if *method == Method::Register {
+            self.on_register(p, key, f);
+            return;
+        }
+        let Some(e) = self.entries.get_mut(key) else {
+            return;
+        };
+        if e.call.is_none() && *method == Method::Invite {
+            e.call = Some(Box::new(CallB::new(p, f)));
+            // Move the entry to the calls index.
+            if let Some(k) = self.lru_other.remove(&e.touch) {
+                self.lru_calls.insert(e.touch, k);
+            }
+        }
+        if let Some(c) = e.call.as_mut() {
+            c.on_request(p, f, method);
+            return;
+        }
+        // Out of dialog (OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, PUBLISH, REFER, BYE or
+        // ACK/CANCEL with no known call, unknown methods).
+        if let Some(o) = e
+            .ood
+            .iter_mut()
+            .rev()
+            .find(|o| o.method == *method && o.src == p.tuple.src && o.cseq == f.cseq.seq)
+        {
+            o.retransmissions = o.retransmissions.saturating_add(1);
+            return;
+        }
+        if e.ood.len() >= MAX_OOD_PER_CALL_ID {
+            return;
+        }
+        let m: &SipMessage = p.msg;
+        e.ood.push(OutOfDialog {
+            method: method.clone(),
+            cseq: f.cseq.seq,
+            call_id: f.call_id.clone(),
+            from: m.from_hdr().map(|h| h.uri).unwrap_or_default(),
+            to: m.to_hdr().map(|h| h.uri).unwrap_or_default(),
+            src: p.tuple.src,
+            dst: p.tuple.dst,
+            frame: p.frame,
+            ts: p.ts,
+            retransmissions: 0,
+            response: None,
+            user_agent: m
+                .header_value(HeaderName::UserAgent)
+                .map(|v| v.into_owned()),
+        });
+    }
+
+    fn on_response(&mut self, p: &SipPacket<'_>, key: &str, f: &MsgFacts, code: u16) {
+        if f.cseq.method == Method::Register {
+            self.on_register_response(p, key, f, code);
+            return;
+        }
+        let Some(e) = self.entries.get_mut(key) else {
+            return;
+        };
+        if let Some(c) = e.call.as_mut() {
+            c.on_response(p, f, code);
+            return;
+        }
+        let m: &SipMessage = p.msg;
+        if let Some(o) = e
+            .ood
+            .iter_mut()
+            .rev()
+            .find(|o| o.method == f.cseq.method && o.cseq == f.cseq.seq && o.src == p.tuple.dst)
+        {
+            // Keep the final response; a provisional only until a final arrives.
+            let replace = match &o.response {
+                None => true,
+                Some((c, ..)) => *c < 200 && code >= 200,
+            };
+            if replace {
+                o.response = Some((
+                    code,
+                    m.reason().map(|r| r.into_owned()).unwrap_or_default(),
+                    p.frame,
+                    p.ts,
+                ));
+            }
+        }
+    }
+
+    fn on_register(&mut self, p: &SipPacket<'_>, key: &str, f: &MsgFacts) {
+        let m: &SipMessage = p.msg;
+        let aor = m.to_hdr().map(|t| t.uri).unwrap_or_default();
+        let mut keys = Vec::new();
+        let mut all_retrans = true;
+        for (contact, requested, unregister) in register_bindings(m) {
+            let rk: RegKey = (aor.clone(), contact);
+            let t = self.next_touch();
+            let (touch, rb) = self
+                .regs
+                .entry(rk.clone())
+                .or_insert_with(|| (0, RegB::new(rk.0.clone(), rk.1.clone())));
+            self.lru_regs.remove(touch);
+            *touch = t;
+            self.lru_regs.insert(t, rk.clone());
+            let re = rb.on_request(
+                p,
+                &f.call_id,
+                f.cseq.seq,
+                f.branch.as_deref(),
+                requested,
+                unregister,
+            );
+            all_retrans &= re;
+            keys.push(rk);
+        }
+        if !all_retrans && let Some(e) = self.entries.get_mut(key) {
+            if e.reg_tx.len() >= MAX_REG_TX_PER_CALL_ID {
+                e.reg_tx.remove(0);
+            }
+            e.reg_tx.push(RegTx {
+                cseq: f.cseq.seq,
+                branch: f.branch.clone(),
+                keys,
+            });
+        }
+    }
+
+    fn on_register_response(&mut self, p: &SipPacket<'_>, key: &str, f: &MsgFacts, code: u16) {
+        let Some(e) = self.entries.get(key) else {
+            return;
+        };
+        let Some(tx) = e.reg_tx.iter().rev().find(|t| {
+            t.cseq == f.cseq.seq
+                && match (&t.branch, &f.branch) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                }
+        }) else {
+            return;
+        };
+        for k in &tx.keys {
+            if let Some((_, rb)) = self.regs.get_mut(k) {
+                rb.on_response(p, &f.call_id, f.cseq.seq, f.branch.as_deref(), code);
+            }
+        }
+    }
+
+    /// Evict the least recently active entries of any table over its cap.
+    fn enforce_caps(&mut self) {
+        while self.lru_calls.len() > self.limits.max_calls.max(1) {
+            let Some((_, k)) = self.lru_calls.pop_first() else {
+                break;
+            };
+            self.evicted_calls += 1;
+            self.finalise_entry(&k);
+        }
+        while self.lru_other.len() > self.limits.max_out_of_dialog.max(1) {
+            let Some((_, k)) = self.lru_other.pop_first() else {
+                break;
+            };
+            self.evicted_ood += 1;
+            self.finalise_entry(&k);
+        }
+        while self.lru_regs.len() > self.limits.max_registrations.max(1) {
+            let Some((_, k)) = self.lru_regs.pop_first() else {
+                break;
+            };
+            self.evicted_regs += 1;
+            if let Some((_, rb)) = self.regs.remove(&k) {
+                self.regs_done.push(rb.finalise());
+            }
+        }
+    }
+
+    /// Move an entry's call and out-of-dialog requests to the finished lists (the entry
+    /// must already be out of its recency index).
+    fn finalise_entry(&mut self, key: &str) {
+        let Some(e) = self.entries.remove(key) else {
+            return;
+        };
+        if let Some(c) = e.call {
+            if c.messages_dropped > 0 {
+                self.anomalies.push(Anomaly {
+                    layer: Layer::Sip,
+                    kind: "sip.call_message_cap",
+                    frame: c.call.first_frame,
+                    detail: format!(
+                        "call {} had more than {} messages: {} not kept as evidence",
+                        crate::types::sanitize_text(&c.call.call_id),
+                        super::call::MAX_CALL_MESSAGES,
+                        c.messages_dropped
+                    ),
+                });
+            }
+            self.calls_done.push(c.finalise());
+        }
+        self.ood_done.extend(e.ood);
     }
 
     /// Finalise entries idle since before `now` (capture clock).
     pub fn expire(&mut self, now: Ts) {
-        let _ = now;
+        let cutoff = now.plus_ms(self.limits.call_idle_timeout_ms.saturating_neg());
+        for calls in [true, false] {
+            loop {
+                let lru = if calls {
+                    &self.lru_calls
+                } else {
+                    &self.lru_other
+                };
+                let Some((&t, k)) = lru.first_key_value() else {
+                    break;
+                };
+                let idle = self.entries.get(k).is_none_or(|e| e.last_ts < cutoff);
+                if !idle {
+                    // Capture order: the front is the least recently active entry.
+                    break;
+                }
+                let lru = if calls {
+                    &mut self.lru_calls
+                } else {
+                    &mut self.lru_other
+                };
+                if let Some(k) = lru.remove(&t) {
+                    self.finalise_entry(&k);
+                }
+            }
+        }
+    }
+
+    /// Calls, out-of-dialog requests and registrations already finalised (idle expiry or
+    /// eviction), handed over so a long capture's output can be streamed; `finish` returns
+    /// whatever was not drained.
+    pub fn drain_finished(&mut self) -> (Vec<SipCall>, Vec<OutOfDialog>, Vec<Registration>) {
+        (
+            std::mem::take(&mut self.calls_done),
+            std::mem::take(&mut self.ood_done),
+            std::mem::take(&mut self.regs_done),
+        )
+    }
+
+    /// Number of live (not yet finalised) calls.
+    pub fn live_calls(&self) -> usize {
+        self.lru_calls.len()
     }
 
     /// End of input: everything, sorted by first frame.
-    pub fn finish(self) -> SipOutput {
-        self.out
+    pub fn finish(mut self) -> SipOutput {
+        let keys: Vec<String> = self
+            .lru_calls
+            .values()
+            .chain(self.lru_other.values())
+            .cloned()
+            .collect();
+        self.lru_calls.clear();
+        self.lru_other.clear();
+        for k in keys {
+            self.finalise_entry(&k);
+        }
+        for (_, (_, rb)) in self.regs.drain() {
+            self.regs_done.push(rb.finalise());
+        }
+        let mut calls = self.calls_done;
+        calls.sort_by_key(|c| c.first_frame);
+        let mut regs = self.regs_done;
+        regs.sort_by(|a, b| {
+            let fa = a.attempts.first().map(|x| x.frame);
+            let fb = b.attempts.first().map(|x| x.frame);
+            fa.cmp(&fb)
+                .then_with(|| a.aor.cmp(&b.aor))
+                .then_with(|| a.contact.cmp(&b.contact))
+        });
+        let mut ood = self.ood_done;
+        ood.sort_by_key(|o| o.frame);
+        let mut evicted = Vec::new();
+        for (name, n) in [
+            ("calls", self.evicted_calls),
+            ("out_of_dialog", self.evicted_ood),
+            ("registrations", self.evicted_regs),
+        ] {
+            if n > 0 {
+                evicted.push((name, n));
+            }
+        }
+        SipOutput {
+            calls,
+            registrations: regs,
+            out_of_dialog: ood,
+            stats: self.stats.finish(),
+            anomalies: self.anomalies,
+            evicted,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CallState, MsgKind, RegState, SipLimits, SipOutput, SipPacket};
+    use super::SipState;
+    use crate::sip::wire::{Method, parse};
+    use crate::types::{Endpoint, FiveTuple, FrameRef, Transport, Ts};
+    use std::sync::Arc;
+
+    const A: &str = "10.0.0.1:5060";
+    const B: &str = "10.0.0.2:5060";
+    const P: &str = "10.0.0.9:5060";
+
+    fn ep(s: &str) -> Endpoint {
+        let (ip, port) = s.rsplit_once(':').unwrap();
+        Endpoint::new(ip.parse().unwrap(), port.parse().unwrap())
+    }
+
+    struct H {
+        st: SipState,
+        frame: u64,
+    }
+
+    impl H {
+        fn new() -> H {
+            H::with(SipLimits::default())
+        }
+        fn with(l: SipLimits) -> H {
+            H {
+                st: SipState::new(l),
+                frame: 0,
+            }
+        }
+        fn feed(&mut self, src: &str, dst: &str, t_ms: i64, text: &str) {
+            self.feed_t(src, dst, t_ms, text, Transport::Udp)
+        }
+        fn feed_t(&mut self, src: &str, dst: &str, t_ms: i64, text: &str, tr: Transport) {
+            self.frame += 1;
+            let raw = text.replace('\n', "\r\n");
+            let msg = Arc::new(parse(raw.as_bytes()).expect("test message parses"));
+            let p = SipPacket {
+                msg: &msg,
+                frame: FrameRef::new(0, self.frame),
+                ts: Ts(1_700_000_000_000_000_000 + t_ms * 1_000_000),
+                tuple: FiveTuple {
+                    src: ep(src),
+                    dst: ep(dst),
+                    transport: tr,
+                },
+                size: raw.len(),
+                fragmented: false,
+            };
+            self.st.on_message(&p);
+        }
+        fn done(self) -> SipOutput {
+            self.st.finish()
+        }
+    }
+
+    const SDP_A: &str =
+        "v=0\no=a 1 1 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0\n";
+    const SDP_B: &str =
+        "v=0\no=b 7 1 IN IP4 10.0.0.2\ns=-\nc=IN IP4 10.0.0.2\nt=0 0\nm=audio 5000 RTP/AVP 0\n";
+    const SDP_HOLD: &str = "v=0\no=a 1 2 IN IP4 10.0.0.1\ns=-\nc=IN IP4 10.0.0.1\nt=0 0\nm=audio 4000 RTP/AVP 0\na=sendonly\n";
+
+    /// A request from A's side (From tag `fa`).
+    #[allow(clippy::too_many_arguments)]
+    fn req(
+        method: &str,
+        cid: &str,
+        cseq: u32,
+        cm: &str,
+        branch: &str,
+        from_tag: &str,
+        to_tag: Option<&str>,
+        extra: &str,
+        body: &str,
+    ) -> String {
+        let tt = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let ct = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/sdp\n".to_string()
+        };
+        format!(
+            "{method} sip:bob@10.0.0.2 SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\nFrom: <sip:alice@ex.com>;tag={from_tag}\nTo: <sip:bob@ex.com>{tt}\nCall-ID: {cid}\nCSeq: {cseq} {cm}\nUser-Agent: PhoneA\n{extra}{ct}Content-Length: {}\n\n{body}",
+            body.replace('\n', "\r\n").len()
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn resp(
+        code: u16,
+        reason: &str,
+        cid: &str,
+        cseq: u32,
+        cm: &str,
+        branch: &str,
+        from_tag: &str,
+        to_tag: Option<&str>,
+        extra: &str,
+        body: &str,
+    ) -> String {
+        let tt = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let ct = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/sdp\n".to_string()
+        };
+        format!(
+            "SIP/2.0 {code} {reason}\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\nFrom: <sip:alice@ex.com>;tag={from_tag}\nTo: <sip:bob@ex.com>{tt}\nCall-ID: {cid}\nCSeq: {cseq} {cm}\nServer: PbxB\n{extra}{ct}Content-Length: {}\n\n{body}",
+            body.replace('\n', "\r\n").len()
+        )
+    }
+
+    #[test]
+    fn normal_call_completed_with_offer_answer_and_setup_time() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req(
+                "INVITE", "c1", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            10,
+            &resp(
+                100, "Trying", "c1", 1, "INVITE", "z9hG4bK1", "fa", None, "", "",
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            50,
+            &resp(
+                180,
+                "Ringing",
+                "c1",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            2000,
+            &resp(
+                200,
+                "OK fine",
+                "c1",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            2050,
+            &req("ACK", "c1", 1, "ACK", "z9hG4bK2", "fa", Some("tb"), "", ""),
+        );
+        h.feed(
+            B,
+            A,
+            9000,
+            &req("BYE", "c1", 1, "BYE", "z9hG4bK3", "tb", Some("fa"), "", "").replace(
+                "From: <sip:alice@ex.com>;tag=tb\nTo: <sip:bob@ex.com>;tag=fa",
+                "From: <sip:bob@ex.com>;tag=tb\nTo: <sip:alice@ex.com>;tag=fa",
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            9010,
+            &resp(
+                200,
+                "OK",
+                "c1",
+                1,
+                "BYE",
+                "z9hG4bK3",
+                "tb",
+                Some("fa"),
+                "",
+                "",
+            ),
+        );
+        let out = h.done();
+        assert_eq!(out.calls.len(), 1);
+        let c = &out.calls[0];
+        assert_eq!(c.state, CallState::Completed);
+        assert_eq!(c.final_code, Some(200));
+        assert_eq!(c.final_reason.as_deref(), Some("OK fine"));
+        assert_eq!(c.caller, ep(A));
+        assert!(c.ringing_ts.is_some() && c.answer_ts.is_some() && c.ack_ts.is_some());
+        let bye = c.bye.as_ref().unwrap();
+        assert!(!bye.by_caller, "BYE came from the callee");
+        assert_eq!(c.messages.len(), 7);
+        assert_eq!(c.user_agent.as_deref(), Some("PhoneA"));
+        assert_eq!(c.server.as_deref(), Some("PbxB"));
+        assert_eq!(c.sdp.len(), 1);
+        let x = &c.sdp[0];
+        assert!(x.offer.from_caller);
+        assert_eq!(x.offer.carried_in, "INVITE");
+        let ans = x.answer.as_ref().unwrap();
+        assert!(!ans.from_caller);
+        assert_eq!(ans.carried_in, "200");
+        assert!(
+            Arc::ptr_eq(&ans.sdp, c.messages[3].sdp.as_ref().unwrap()),
+            "one parse shared"
+        );
+        assert_eq!(ans.sdp.audio().map(|m| m.port), Some(5000));
+        assert_eq!(c.to_tags, vec!["tb".to_string()]);
+        let st = &out.stats;
+        assert_eq!(st.messages, 7);
+        assert_eq!(st.resent, 0);
+        assert_eq!(st.requests.get("INVITE"), Some(&1));
+        assert_eq!(st.requests.get("BYE"), Some(&1));
+        assert_eq!(st.responses.get(&200), Some(&2));
+        let s = st.setup_time_ms.unwrap();
+        assert_eq!(
+            (s.count, s.min as u64, s.max as u64, s.avg as u64),
+            (1, 2050, 2050, 2050)
+        );
+        assert_eq!(c.transactions.len(), 3, "INVITE, ACK(2xx), BYE");
+        assert_eq!(c.transactions[0].final_code, Some(200));
+    }
+
+    #[test]
+    fn challenge_then_success_is_not_rejected() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req(
+                "INVITE", "c2", 1, "INVITE", "z9hG4bKa", "fa", None, "", SDP_A,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            5,
+            &resp(
+                407,
+                "Proxy Authentication Required",
+                "c2",
+                1,
+                "INVITE",
+                "z9hG4bKa",
+                "fa",
+                Some("x1"),
+                "Proxy-Authenticate: Digest realm=\"ex\", nonce=\"n1\"\n",
+                "",
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            6,
+            &req("ACK", "c2", 1, "ACK", "z9hG4bKa", "fa", Some("x1"), "", ""),
+        );
+        h.feed(A, B, 10, &req("INVITE", "c2", 2, "INVITE", "z9hG4bKb", "fa", None, "Proxy-Authorization: Digest username=\"alice\", realm=\"ex\", nonce=\"n1\", uri=\"sip:bob@ex.com\", response=\"abc\"\n", SDP_A));
+        h.feed(
+            B,
+            A,
+            20,
+            &resp(
+                200,
+                "OK",
+                "c2",
+                2,
+                "INVITE",
+                "z9hG4bKb",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            30,
+            &req("ACK", "c2", 2, "ACK", "z9hG4bKc", "fa", Some("tb"), "", ""),
+        );
+        let out = h.done();
+        let c = &out.calls[0];
+        assert_eq!(c.state, CallState::InCall);
+        assert_eq!(c.final_code, Some(200));
+        assert_eq!(c.reinvites, 0);
+        // INVITE#1 (with its ACK), INVITE#2, ACK for 2xx.
+        assert_eq!(c.transactions.len(), 3);
+        assert_eq!(c.transactions[0].final_code, Some(407));
+        assert_eq!(c.transactions[2].method, Method::Ack);
+        // Both ACKs give a setup time (Wireshark: ACK − INVITE of the same CSeq).
+        assert_eq!(out.stats.setup_time_ms.unwrap().count, 2);
+    }
+
+    #[test]
+    fn challenge_loop_is_rejected() {
+        let mut h = H::new();
+        for (i, t) in [(1u32, 0i64), (2, 100), (3, 200)] {
+            let br = format!("z9hG4bK{i}");
+            let cred = if i > 1 {
+                "Authorization: Digest username=\"alice\", realm=\"ex\", nonce=\"n\", response=\"bad\"\n"
+            } else {
+                ""
+            };
+            h.feed(
+                A,
+                B,
+                t,
+                &req("INVITE", "c3", i, "INVITE", &br, "fa", None, cred, ""),
+            );
+            h.feed(
+                B,
+                A,
+                t + 5,
+                &resp(
+                    401,
+                    "Unauthorized",
+                    "c3",
+                    i,
+                    "INVITE",
+                    &br,
+                    "fa",
+                    Some("x"),
+                    "WWW-Authenticate: Digest realm=\"ex\", nonce=\"n\"\n",
+                    "",
+                ),
+            );
+            h.feed(
+                A,
+                B,
+                t + 6,
+                &req("ACK", "c3", i, "ACK", &br, "fa", Some("x"), "", ""),
+            );
+        }
+        let c = &h.done().calls[0];
+        assert_eq!(c.state, CallState::Rejected);
+        assert_eq!(c.final_code, Some(401));
+        assert_eq!(c.transactions.len(), 3);
+    }
+
+    #[test]
+    fn cancel_then_487_is_cancelled() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req(
+                "INVITE", "c4", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            50,
+            &resp(
+                180,
+                "Ringing",
+                "c4",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            3000,
+            &req("CANCEL", "c4", 1, "CANCEL", "z9hG4bK1", "fa", None, "", ""),
+        );
+        h.feed(
+            A,
+            B,
+            3500,
+            &req("CANCEL", "c4", 1, "CANCEL", "z9hG4bK1", "fa", None, "", ""),
+        );
+        h.feed(
+            B,
+            A,
+            3010,
+            &resp(
+                200,
+                "OK",
+                "c4",
+                1,
+                "CANCEL",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            3020,
+            &resp(
+                487,
+                "Request Terminated",
+                "c4",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            3030,
+            &req("ACK", "c4", 1, "ACK", "z9hG4bK1", "fa", Some("tb"), "", ""),
+        );
+        let out = h.done();
+        let c = &out.calls[0];
+        assert_eq!(c.state, CallState::Cancelled);
+        assert_eq!(
+            (c.final_code, c.final_reason.as_deref()),
+            (Some(487), Some("Request Terminated"))
+        );
+        assert!(c.cancel.is_some());
+        // INVITE and CANCEL transactions (same branch, different method); ACK joins the INVITE.
+        assert_eq!(c.transactions.len(), 2);
+        assert_eq!(c.transactions[1].method, Method::Cancel);
+        assert_eq!(c.transactions[1].retransmissions, 1);
+        // Wireshark never flags CANCEL copies as resent.
+        assert_eq!(out.stats.resent, 0);
+        assert!(c.answer_ts.is_none() && c.ack_ts.is_none());
+    }
+
+    #[test]
+    fn busy_is_rejected_with_wire_phrase() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req("INVITE", "c5", 1, "INVITE", "z9hG4bK1", "fa", None, "", ""),
+        );
+        h.feed(
+            B,
+            A,
+            40,
+            &resp(
+                486,
+                "Busy  Here Now",
+                "c5",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            41,
+            &req("ACK", "c5", 1, "ACK", "z9hG4bK1", "fa", Some("tb"), "", ""),
+        );
+        let out = h.done();
+        let c = &out.calls[0];
+        assert_eq!(c.state, CallState::Rejected);
+        assert_eq!(c.final_code, Some(486));
+        assert_eq!(c.final_reason.as_deref(), Some("Busy  Here Now"));
+        assert_eq!(out.stats.responses.get(&486), Some(&1));
+    }
+
+    #[test]
+    fn forking_records_each_early_dialog() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req(
+                "INVITE", "c6", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            10,
+            &resp(
+                180,
+                "Ringing",
+                "c6",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("t1"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            11,
+            &resp(
+                180,
+                "Ringing",
+                "c6",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("t2"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            12,
+            &resp(
+                180,
+                "Ringing",
+                "c6",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("t2"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            900,
+            &resp(
+                200,
+                "OK",
+                "c6",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("t2"),
+                "",
+                SDP_B,
+            ),
+        );
+        let c = &h.done().calls[0];
+        assert_eq!(c.to_tags, vec!["t1".to_string(), "t2".to_string()]);
+        let r = &c.transactions[0].responses;
+        assert_eq!(r.len(), 4);
+        assert_eq!(
+            r.iter().map(|x| x.3).collect::<Vec<_>>(),
+            vec![false, false, true, false]
+        );
+        assert_eq!(c.state, CallState::InCall);
+    }
+
+    #[test]
+    fn retransmitted_invite_counted_like_wireshark() {
+        let mut h = H::new();
+        let inv = req("INVITE", "c7", 1, "INVITE", "z9hG4bK1", "fa", None, "", "");
+        h.feed(A, B, 0, &inv);
+        h.feed(A, B, 500, &inv);
+        h.feed(A, B, 1500, &inv);
+        let ok = resp(
+            200,
+            "OK",
+            "c7",
+            1,
+            "INVITE",
+            "z9hG4bK1",
+            "fa",
+            Some("tb"),
+            "",
+            "",
+        );
+        h.feed(B, A, 1600, &ok);
+        h.feed(B, A, 2100, &ok);
+        let out = h.done();
+        assert_eq!(out.stats.resent, 3);
+        let c = &out.calls[0];
+        let flags: Vec<bool> = c.messages.iter().map(|m| m.retransmission).collect();
+        assert_eq!(flags, vec![false, true, true, false, true]);
+        assert_eq!(c.transactions[0].requests, 3);
+        assert_eq!(c.transactions[0].retransmissions, 2);
+        // Over TCP nothing is a resend.
+        let mut h = H::new();
+        h.feed_t(A, B, 0, &inv, Transport::Tcp);
+        h.feed_t(A, B, 500, &inv, Transport::Tcp);
+        assert_eq!(h.done().stats.resent, 0);
+    }
+
+    #[test]
+    fn proxy_forward_is_not_a_retransmission() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            P,
+            0,
+            &req(
+                "INVITE",
+                "c8",
+                1,
+                "INVITE",
+                "z9hG4bKua",
+                "fa",
+                None,
+                "",
+                SDP_A,
+            ),
+        );
+        let fwd = req("INVITE", "c8", 1, "INVITE", "z9hG4bKpx", "fa", None, "", SDP_A)
+            .replace("Via: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKpx", "Via: SIP/2.0/UDP 10.0.0.9:5060;branch=z9hG4bKpx\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bKua");
+        h.feed(P, B, 5, &fwd);
+        let out = h.done();
+        assert_eq!(out.stats.resent, 0);
+        let c = &out.calls[0];
+        assert_eq!(c.transactions.len(), 2);
+        assert!(c.transactions.iter().all(|t| t.retransmissions == 0));
+        assert!(c.messages.iter().all(|m| !m.retransmission));
+    }
+
+    #[test]
+    fn reinvite_hold_is_counted_with_its_exchange() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req(
+                "INVITE", "c9", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            10,
+            &resp(
+                200,
+                "OK",
+                "c9",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            20,
+            &req("ACK", "c9", 1, "ACK", "z9hG4bK2", "fa", Some("tb"), "", ""),
+        );
+        h.feed(
+            A,
+            B,
+            5000,
+            &req(
+                "INVITE",
+                "c9",
+                2,
+                "INVITE",
+                "z9hG4bK3",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_HOLD,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            5010,
+            &resp(
+                200,
+                "OK",
+                "c9",
+                2,
+                "INVITE",
+                "z9hG4bK3",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            5020,
+            &req("ACK", "c9", 2, "ACK", "z9hG4bK4", "fa", Some("tb"), "", ""),
+        );
+        let c = &h.done().calls[0];
+        assert_eq!(c.reinvites, 1);
+        assert_eq!(c.sdp.len(), 2);
+        let hold = &c.sdp[1];
+        assert!(hold.offer.from_caller);
+        let m = hold.offer.sdp.media.first().unwrap();
+        assert_eq!(
+            hold.offer.sdp.media_direction(m),
+            crate::sdp::Direction::SendOnly
+        );
+        assert!(hold.answer.is_some());
+        assert_eq!(c.state, CallState::InCall);
+    }
+
+    #[test]
+    fn late_offer_in_200_answered_in_ack() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req("INVITE", "c10", 1, "INVITE", "z9hG4bK1", "fa", None, "", ""),
+        );
+        h.feed(
+            B,
+            A,
+            10,
+            &resp(
+                200,
+                "OK",
+                "c10",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            20,
+            &req(
+                "ACK",
+                "c10",
+                1,
+                "ACK",
+                "z9hG4bK2",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_A,
+            ),
+        );
+        let c = &h.done().calls[0];
+        assert_eq!(c.sdp.len(), 1);
+        let x = &c.sdp[0];
+        assert_eq!(
+            (x.offer.carried_in.as_str(), x.offer.from_caller),
+            ("200", false)
+        );
+        let a = x.answer.as_ref().unwrap();
+        assert_eq!((a.carried_in.as_str(), a.from_caller), ("ACK", true));
+    }
+
+    #[test]
+    fn rfc2543_fallback_matches_without_magic_cookie() {
+        let mut h = H::new();
+        // Branch without z9hG4bK: transactions keyed by From tag + CSeq + top Via sent-by.
+        let inv = req("INVITE", "c11", 5, "INVITE", "old1", "fa", None, "", "");
+        h.feed(A, B, 0, &inv);
+        h.feed(A, B, 500, &inv);
+        h.feed(
+            B,
+            A,
+            600,
+            &resp(
+                200,
+                "OK",
+                "c11",
+                5,
+                "INVITE",
+                "old1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        // The RFC 2543 ACK reuses the INVITE's key and answers the late offer.
+        h.feed(
+            A,
+            B,
+            700,
+            &req("ACK", "c11", 5, "ACK", "old1", "fa", Some("tb"), "", SDP_A),
+        );
+        let c = &h.done().calls[0];
+        assert_eq!(c.transactions.len(), 1);
+        assert_eq!(c.transactions[0].retransmissions, 1);
+        assert_eq!(c.transactions[0].final_code, Some(200));
+        assert!(c.ack_ts.is_some());
+        let a = c.sdp[0]
+            .answer
+            .as_ref()
+            .expect("late offer answered in ACK");
+        assert_eq!(a.carried_in, "ACK");
+        assert_eq!(c.state, CallState::InCall);
+    }
+
+    #[test]
+    fn update_offer_answer_and_183_then_200_new_version() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req(
+                "INVITE", "c12", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            10,
+            &resp(
+                183,
+                "Session Progress",
+                "c12",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            20,
+            &resp(
+                200,
+                "OK",
+                "c12",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_HOLD,
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            30,
+            &req("ACK", "c12", 1, "ACK", "z9hG4bK2", "fa", Some("tb"), "", ""),
+        );
+        h.feed(
+            A,
+            B,
+            40,
+            &req(
+                "UPDATE",
+                "c12",
+                2,
+                "UPDATE",
+                "z9hG4bK3",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_HOLD,
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            50,
+            &resp(
+                200,
+                "OK",
+                "c12",
+                2,
+                "UPDATE",
+                "z9hG4bK3",
+                "fa",
+                Some("tb"),
+                "",
+                SDP_B,
+            ),
+        );
+        let c = &h.done().calls[0];
+        let carried: Vec<(&str, Option<&str>)> = c
+            .sdp
+            .iter()
+            .map(|x| {
+                (
+                    x.offer.carried_in.as_str(),
+                    x.answer.as_ref().map(|a| a.carried_in.as_str()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            carried,
+            vec![
+                ("INVITE", Some("183")),
+                ("INVITE", Some("200")),
+                ("UPDATE", Some("200"))
+            ]
+        );
+        assert!(c.sdp[2].offer.from_caller && !c.sdp[2].answer.as_ref().unwrap().from_caller);
+        assert_eq!(c.reinvites, 0, "UPDATE is not a re-INVITE");
+    }
+
+    #[test]
+    fn mutated_messages_never_panic() {
+        let base = [
+            req(
+                "INVITE", "f1", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+            ),
+            resp(
+                200,
+                "OK",
+                "f1",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "Contact: <sip:b@x>;expires=5\n",
+                SDP_B,
+            ),
+            req("ACK", "f1", 1, "ACK", "z9hG4bK2", "fa", Some("tb"), "", ""),
+            register(
+                1,
+                "z9hG4bKr",
+                "Contact: <sip:a@x>;expires=abc, *\nExpires: 99999999999\n",
+            ),
+            reg_resp(
+                423,
+                "Interval Too Brief",
+                1,
+                "z9hG4bKr",
+                "Min-Expires: -5\n",
+            ),
+        ];
+        let mut h = H::with(SipLimits {
+            max_calls: 3,
+            max_out_of_dialog: 3,
+            max_registrations: 3,
+            ..SipLimits::default()
+        });
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut fed = 0;
+        for i in 0..3000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let Some(src) = base.get(i as usize % base.len()) else {
+                continue;
+            };
+            let mut b = src.replace('\n', "\r\n").into_bytes();
+            for k in 0..(x % 6) {
+                let pos = ((x >> (8 * k)) as usize) % b.len().max(1);
+                if let Some(c) = b.get_mut(pos) {
+                    *c = (x >> (k + 3)) as u8;
+                }
+            }
+            if x.is_multiple_of(5) {
+                b.truncate((x as usize >> 9) % (b.len() + 1));
+            }
+            let Some(m) = parse(&b) else { continue };
+            let msg = Arc::new(m);
+            let p = SipPacket {
+                msg: &msg,
+                frame: FrameRef::new(0, u64::from(i) + 1),
+                ts: Ts(i64::from(i) * 7_000_000),
+                tuple: FiveTuple {
+                    src: ep(if x.is_multiple_of(2) { A } else { B }),
+                    dst: ep(P),
+                    transport: Transport::Udp,
+                },
+                size: b.len(),
+                fragmented: false,
+            };
+            h.st.on_message(&p);
+            fed += 1;
+            if i.is_multiple_of(500) {
+                h.st.expire(Ts(i64::from(i) * 7_000_000));
+            }
+        }
+        let out = h.done();
+        assert!(fed > 1000);
+        // Messages cut inside their headers are not tapped (Wireshark throws first).
+        assert!(out.stats.messages <= fed && out.stats.messages > fed / 2);
+    }
+
+    fn register(cseq: u32, branch: &str, extra: &str) -> String {
+        format!(
+            "REGISTER sip:ex.com SIP/2.0\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\nFrom: <sip:alice@ex.com>;tag=r1\nTo: <sip:alice@ex.com>\nCall-ID: reg1\nCSeq: {cseq} REGISTER\nUser-Agent: PhoneA\n{extra}Content-Length: 0\n\n"
+        )
+    }
+    fn reg_resp(code: u16, reason: &str, cseq: u32, branch: &str, extra: &str) -> String {
+        format!(
+            "SIP/2.0 {code} {reason}\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch={branch}\nFrom: <sip:alice@ex.com>;tag=r1\nTo: <sip:alice@ex.com>;tag=s\nCall-ID: reg1\nCSeq: {cseq} REGISTER\n{extra}Content-Length: 0\n\n"
+        )
+    }
+
+    #[test]
+    fn register_challenge_then_granted_expiry() {
+        let mut h = H::new();
+        let c = "Contact: <sip:alice@10.0.0.1:5060>\nExpires: 3600\n";
+        h.feed(A, B, 0, &register(1, "z9hG4bKr1", c));
+        h.feed(A, B, 500, &register(1, "z9hG4bKr1", c));
+        h.feed(
+            B,
+            A,
+            600,
+            &reg_resp(
+                401,
+                "Unauthorized",
+                1,
+                "z9hG4bKr1",
+                "WWW-Authenticate: Digest realm=\"ex\", nonce=\"n\"\n",
+            ),
+        );
+        let auth = format!(
+            "{c}Authorization: Digest username=\"alice\", realm=\"ex\", nonce=\"n\", uri=\"sip:ex.com\", response=\"0123\"\n"
+        );
+        h.feed(A, B, 700, &register(2, "z9hG4bKr2", &auth));
+        h.feed(
+            B,
+            A,
+            800,
+            &reg_resp(
+                200,
+                "OK",
+                2,
+                "z9hG4bKr2",
+                "Contact: <sip:alice@10.0.0.1:5060>;expires=1800\nExpires: 3600\n",
+            ),
+        );
+        let out = h.done();
+        assert!(out.calls.is_empty() && out.out_of_dialog.is_empty());
+        assert_eq!(out.registrations.len(), 1);
+        let r = &out.registrations[0];
+        assert_eq!(
+            (r.aor.as_str(), r.contact.as_str()),
+            ("sip:alice@ex.com", "sip:alice@10.0.0.1:5060")
+        );
+        assert_eq!(r.state, RegState::Registered);
+        assert_eq!(r.attempts.len(), 2);
+        assert_eq!(r.attempts[0].retransmissions, 1);
+        assert_eq!(r.attempts[0].requested_expires, Some(3600));
+        let r0 = r.attempts[0].response.as_ref().unwrap();
+        assert_eq!(r0.code, 401);
+        assert_eq!(
+            r0.challenge.as_ref().and_then(|c| c.realm.as_deref()),
+            Some("ex")
+        );
+        assert_eq!(
+            r.attempts[1]
+                .credentials
+                .as_ref()
+                .and_then(|c| c.username.as_deref()),
+            Some("alice")
+        );
+        assert_eq!(
+            r.attempts[1].response.as_ref().unwrap().granted_expires,
+            Some(1800)
+        );
+        assert_eq!(r.user_agent.as_deref(), Some("PhoneA"));
+        assert_eq!(out.stats.resent, 1);
+    }
+
+    #[test]
+    fn register_wrong_password_loop_fails() {
+        let mut h = H::new();
+        let c = "Contact: <sip:alice@10.0.0.1:5060>\n";
+        h.feed(A, B, 0, &register(1, "z9hG4bKr1", c));
+        h.feed(
+            B,
+            A,
+            5,
+            &reg_resp(
+                401,
+                "Unauthorized",
+                1,
+                "z9hG4bKr1",
+                "WWW-Authenticate: Digest realm=\"ex\", nonce=\"n\"\n",
+            ),
+        );
+        let auth = format!(
+            "{c}Authorization: Digest username=\"alice\", realm=\"ex\", nonce=\"n\", response=\"bad\"\n"
+        );
+        h.feed(A, B, 10, &register(2, "z9hG4bKr2", &auth));
+        h.feed(
+            B,
+            A,
+            15,
+            &reg_resp(
+                401,
+                "Unauthorized",
+                2,
+                "z9hG4bKr2",
+                "WWW-Authenticate: Digest realm=\"ex\", nonce=\"n2\"\n",
+            ),
+        );
+        assert_eq!(h.done().registrations[0].state, RegState::Failed);
+        // Only the first challenge: still the normal first step.
+        let mut h = H::new();
+        h.feed(A, B, 0, &register(1, "z9hG4bKr1", c));
+        h.feed(
+            B,
+            A,
+            5,
+            &reg_resp(
+                401,
+                "Unauthorized",
+                1,
+                "z9hG4bKr1",
+                "WWW-Authenticate: Digest realm=\"ex\", nonce=\"n\"\n",
+            ),
+        );
+        assert_eq!(h.done().registrations[0].state, RegState::Challenged);
+    }
+
+    #[test]
+    fn unregister_and_interval_too_brief() {
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &register(1, "z9hG4bKu1", "Contact: *\nExpires: 0\n"),
+        );
+        h.feed(B, A, 5, &reg_resp(200, "OK", 1, "z9hG4bKu1", ""));
+        let out = h.done();
+        let r = &out.registrations[0];
+        assert_eq!(r.contact, "*");
+        assert!(r.attempts[0].unregister);
+        assert_eq!(r.state, RegState::Unregistered);
+
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &register(1, "z9hG4bKm1", "Contact: <sip:alice@10.0.0.1>;expires=30\n"),
+        );
+        h.feed(
+            B,
+            A,
+            5,
+            &reg_resp(
+                423,
+                "Interval Too Brief",
+                1,
+                "z9hG4bKm1",
+                "Min-Expires: 60\n",
+            ),
+        );
+        let out = h.done();
+        let r = &out.registrations[0];
+        assert_eq!(r.state, RegState::Failed);
+        assert_eq!(r.attempts[0].requested_expires, Some(30));
+        assert_eq!(
+            r.attempts[0].response.as_ref().unwrap().min_expires,
+            Some(60)
+        );
+    }
+
+    #[test]
+    fn options_with_and_without_answer() {
+        let mut h = H::new();
+        let o = |cid: &str, br: &str| req("OPTIONS", cid, 7, "OPTIONS", br, "fo", None, "", "");
+        h.feed(A, B, 0, &o("o1", "z9hG4bKo1"));
+        h.feed(
+            B,
+            A,
+            3,
+            &resp(
+                200,
+                "OK",
+                "o1",
+                7,
+                "OPTIONS",
+                "z9hG4bKo1",
+                "fo",
+                Some("q"),
+                "",
+                "",
+            ),
+        );
+        h.feed(A, B, 10, &o("o2", "z9hG4bKo2"));
+        h.feed(A, B, 510, &o("o2", "z9hG4bKo2"));
+        let out = h.done();
+        assert!(out.calls.is_empty());
+        assert_eq!(out.out_of_dialog.len(), 2);
+        let a = &out.out_of_dialog[0];
+        assert_eq!(a.method, Method::Options);
+        assert_eq!(
+            a.response.as_ref().map(|r| (r.0, r.1.as_str())),
+            Some((200, "OK"))
+        );
+        let b = &out.out_of_dialog[1];
+        assert!(b.response.is_none());
+        assert_eq!(b.retransmissions, 1);
+        assert_eq!(out.stats.resent, 1);
+    }
+
+    #[test]
+    fn cap_evicts_least_recent_call() {
+        let mut h = H::with(SipLimits {
+            max_calls: 2,
+            ..SipLimits::default()
+        });
+        for i in 0..3 {
+            h.feed(
+                A,
+                B,
+                i * 10,
+                &req(
+                    "INVITE",
+                    &format!("cap{i}"),
+                    1,
+                    "INVITE",
+                    "z9hG4bK1",
+                    "fa",
+                    None,
+                    "",
+                    "",
+                ),
+            );
+        }
+        // The first call is finalised: a late 200 for it no longer matches.
+        h.feed(
+            B,
+            A,
+            100,
+            &resp(
+                200,
+                "OK",
+                "cap0",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("t"),
+                "",
+                "",
+            ),
+        );
+        let out = h.done();
+        assert_eq!(out.evicted, vec![("calls", 1)]);
+        assert_eq!(out.calls.len(), 3);
+        assert_eq!(out.calls[0].call_id, "cap0");
+        assert_eq!(out.calls[0].state, CallState::CallSetup);
+    }
+
+    #[test]
+    fn idle_calls_expire_on_capture_clock() {
+        let mut h = H::with(SipLimits {
+            call_idle_timeout_ms: 1000,
+            ..SipLimits::default()
+        });
+        h.feed(
+            A,
+            B,
+            0,
+            &req("INVITE", "e1", 1, "INVITE", "z9hG4bK1", "fa", None, "", ""),
+        );
+        h.feed(
+            A,
+            B,
+            1500,
+            &req("INVITE", "e2", 1, "INVITE", "z9hG4bK1", "fa", None, "", ""),
+        );
+        h.st.expire(Ts(1_700_000_000_000_000_000 + 1800 * 1_000_000));
+        assert_eq!(h.st.live_calls(), 1);
+        let (calls, _, _) = h.st.drain_finished();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].call_id, "e1");
+        let out = h.done();
+        assert_eq!(out.calls.len(), 1);
+        assert_eq!(out.calls[0].call_id, "e2");
+    }
+
+    #[test]
+    fn missing_call_id_is_an_anomaly_but_counted() {
+        let mut h = H::new();
+        let m = req("INVITE", "x", 1, "INVITE", "z9hG4bK1", "fa", None, "", "")
+            .replace("Call-ID: x\n", "");
+        h.feed(A, B, 0, &m);
+        let out = h.done();
+        assert!(out.calls.is_empty());
+        assert_eq!(out.stats.messages, 1);
+        assert_eq!(out.stats.requests.get("INVITE"), Some(&1));
+        assert!(out.anomalies.iter().any(|a| a.kind == "sip.missing_header"));
+    }
+
+    #[test]
+    fn many_distinct_call_ids_stay_bounded() {
+        let mut h = H::with(SipLimits {
+            max_calls: 500,
+            call_idle_timeout_ms: 50,
+            ..SipLimits::default()
+        });
+        let start = std::time::Instant::now();
+        for i in 0..20_000i64 {
+            h.feed(
+                A,
+                B,
+                i,
+                &req(
+                    "INVITE",
+                    &format!("m{i}"),
+                    1,
+                    "INVITE",
+                    "z9hG4bK1",
+                    "fa",
+                    None,
+                    "",
+                    "",
+                ),
+            );
+            if i % 100 == 0 {
+                h.st.expire(Ts(1_700_000_000_000_000_000 + i * 1_000_000));
+                let _ = h.st.drain_finished();
+            }
+            assert!(h.st.live_calls() <= 500);
+            assert!(start.elapsed().as_secs() < 60, "not linear");
+        }
+        assert!(h.st.live_calls() <= 150);
+        let out = h.done();
+        assert!(out.calls.len() <= 500);
+        assert!(matches!(
+            out.calls.first().map(|c| &c.messages[0].kind),
+            Some(MsgKind::Request { .. })
+        ));
     }
 }

@@ -14,8 +14,14 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+mod call;
+#[cfg(test)]
+mod corpus_tests;
 mod machine;
+mod reg;
+mod wsstat;
 pub use machine::SipState;
+pub use wsstat::ws_code_bucket;
 
 /// One SIP message as delivered to the state machines.
 #[derive(Debug, Clone, Copy)]
@@ -194,8 +200,8 @@ pub struct SipCall {
     pub to_tags: Vec<String>,
     pub user_agent: Option<String>,
     pub server: Option<String>,
-    /// Number of INVITE transactions after the first that carried credentials or were
-    /// re-INVITEs (in-dialog).
+    /// Number of re-INVITEs: INVITE transactions inside the dialog after it was confirmed
+    /// by a 2xx (retries with credentials after a 401/407 are not counted).
     pub reinvites: u32,
 }
 
@@ -285,6 +291,8 @@ pub struct Registration {
 #[derive(Debug, Clone, Serialize)]
 pub struct OutOfDialog {
     pub method: Method,
+    /// CSeq number of the request (responses are matched by it).
+    pub cseq: u32,
     pub call_id: String,
     pub from: String,
     pub to: String,
@@ -304,9 +312,12 @@ pub struct SipStats {
     pub resent: u64,
     /// Method → count of request messages.
     pub requests: BTreeMap<String, u64>,
-    /// Status code → count of response messages.
+    /// Status code → count of response messages, bucketed like tshark: codes Wireshark does
+    /// not know count under their class's x99 ([`ws_code_bucket`]); codes < 100 or ≥ 700 are
+    /// not counted here (but are in `messages`).
     pub responses: BTreeMap<u16, u64>,
-    /// INVITE → ACK setup times in ms (Wireshark's "setup time").
+    /// INVITE → ACK setup times in ms (Wireshark's "setup time"): integer ms per ACK, zero
+    /// values not counted, `avg` the integer average tshark prints.
     pub setup_time_ms: Option<SetupTimes>,
 }
 

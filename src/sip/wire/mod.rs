@@ -14,8 +14,13 @@ use std::ops::Range;
 
 mod parse;
 mod typed;
-pub use parse::{StreamFrame, looks_like_sip, parse, stream_frame};
-pub use typed::{AuthInfo, NameAddr, Via, header_param, uri_host_port, uri_user};
+pub use parse::{
+    MAX_HEADER_BLOCK, MAX_HEADERS, MAX_START_LINE, MAX_STREAM_BODY, StreamFrame, looks_like_sip,
+    parse, stream_frame,
+};
+pub use typed::{
+    AuthInfo, NameAddr, Via, header_param, uri_host_port, uri_user, uri_user_unescaped,
+};
 
 /// A byte range in [`SipMessage::raw`].
 pub type Span = Range<u32>;
@@ -212,9 +217,9 @@ impl SipMessage {
     pub fn header(&self, kind: HeaderName) -> Option<&Header> {
         self.headers.iter().find(|h| h.kind == kind)
     }
-    /// Value of the first header of this kind, as text.
+    /// Value of the first header of this kind, as text (folded lines joined by a space).
     pub fn header_value(&self, kind: HeaderName) -> Option<Cow<'_, str>> {
-        self.header(kind).map(|h| self.text(&h.value))
+        self.header(kind).map(|h| self.value_text(h))
     }
     /// All headers of this kind, in order.
     pub fn headers_of(&self, kind: HeaderName) -> impl Iterator<Item = &Header> + '_ {
@@ -226,7 +231,7 @@ impl SipMessage {
         self.headers
             .iter()
             .find(|h| self.bytes(&h.name).eq_ignore_ascii_case(name.as_bytes()))
-            .map(|h| self.text(&h.value))
+            .map(|h| self.value_text(h))
     }
     pub fn body_bytes(&self) -> &[u8] {
         self.bytes(&self.body)
