@@ -1581,6 +1581,13 @@ mod tests {
     }
 
     #[test]
+    fn readers_can_move_to_other_threads() {
+        fn send<T: Send>() {}
+        send::<CaptureReader>();
+        send::<MergedReader>();
+    }
+
+    #[test]
     fn ng_timestamp_arithmetic() {
         // Binary fractions are floored, as tshark 4.0 shows them (checked: 1/1024 s
         // prints as 0.000976562).
