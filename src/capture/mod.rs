@@ -12,7 +12,7 @@ use crate::types::{FrameRef, Ts};
 use serde::Serialize;
 
 mod reader;
-pub use reader::{CaptureReader, MergedReader};
+pub use reader::{CaptureReader, MAX_FRAME_LEN, MergedReader};
 
 /// Link-layer header types (LINKTYPE_* values as stored in pcap/pcapng files).
 pub mod linktype {
@@ -123,11 +123,16 @@ pub struct FileInfo {
     pub snaplen: u32,
     /// Frames whose captured length is shorter than the original length.
     pub snaplen_cut_frames: u64,
+    /// Earliest frame timestamp (capinfos' "First packet time": the minimum, which is not
+    /// the first frame's time when timestamps go backwards). Frames without a timestamp
+    /// (pcapng Simple Packet Blocks) do not count.
     pub first_ts: Option<Ts>,
+    /// Latest frame timestamp (capinfos' "Last packet time": the maximum).
     pub last_ts: Option<Ts>,
     /// Set when the file ends in the middle of a record or has a damaged block.
     pub truncated: Option<Truncation>,
-    /// Sum of pcapng Interface Statistics Block `isb_ifdrop` counters, when present.
+    /// Sum of pcapng Interface Statistics Block `isb_ifdrop` counters, when present. The
+    /// counter is cumulative per interface, so the last ISB of each interface counts.
     pub interface_drops: Option<u64>,
     /// Number of pcapng packet comments (kept, not shown).
     pub comments: u64,

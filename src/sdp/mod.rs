@@ -125,7 +125,8 @@ impl Sdp {
     }
 
     /// Effective direction of `m`: media-level attribute, else session-level, else sendrecv.
-    /// A `c=` of 0.0.0.0 (RFC 2543 hold) reads as inactive... only when no attribute says otherwise.
+    /// A `c=` of 0.0.0.0 (RFC 2543 hold) reads as sendonly (the holder stops receiving),
+    /// but only when no attribute says otherwise.
     pub fn media_direction(&self, m: &Media) -> Direction {
         if let Some(d) = m.direction.or(self.direction) {
             return d;
