@@ -16,6 +16,8 @@ mod link;
 mod reasm;
 pub use link::decode_frame;
 pub use reasm::{Reassembler, ReassemblyLimits};
+#[cfg(test)]
+mod corpus_tests;
 
 /// TCP flags we care about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,11 +76,18 @@ pub enum Decoded<'a> {
     },
     Fragment(Fragment<'a>),
     /// ARP, LLDP, STP, ...: not IP, nothing to analyse (not an error).
-    NonIp { ethertype: u16 },
-    UnsupportedLink { link: u32 },
+    NonIp {
+        ethertype: u16,
+    },
+    UnsupportedLink {
+        link: u32,
+    },
     /// A header was cut short or invalid. `reason` is a stable id such as
     /// `decode.ipv4_truncated`, `decode.bad_ip_version`, `decode.tcp_header_length`.
-    Malformed { layer: crate::types::Layer, reason: &'static str },
+    Malformed {
+        layer: crate::types::Layer,
+        reason: &'static str,
+    },
 }
 
 /// A transport payload ready for protocol analysis.
@@ -133,6 +142,12 @@ pub struct ReassemblyStats {
     pub tcp_gaps: u64,
     /// TCP streams evicted because the stream table was full.
     pub tcp_streams_evicted: u64,
-    /// Bytes dropped because a stream's out-of-order buffer hit its cap.
+    /// Bytes dropped because a stream's out-of-order buffer hit its cap (the hole skipped
+    /// over: those bytes are treated as old if they arrive later).
     pub tcp_bytes_dropped: u64,
+    /// Fragment frames refused: the packet would exceed 65535 bytes, had too many
+    /// fragments, or was fragmented again inside a reassembled packet too deeply.
+    pub fragment_frames_dropped: u64,
+    /// Reassembled packets whose transport header turned out truncated or invalid.
+    pub reassembled_malformed: u64,
 }
