@@ -1,6 +1,8 @@
 //! Frame → datagram: link layers (Ethernet with 802.1Q/QinQ, Linux SLL and SLL2, raw
-//! IPv4/IPv6, BSD NULL/loopback, PPP, PPPoE), tunnels (IP-in-IP 4in4/6in4/4in6/6in6, GRE),
-//! IPv4/IPv6 (etherparse slices), IP fragment reassembly and TCP stream reassembly.
+//! IPv4/IPv6, BSD NULL/loopback, PPP, PPPoE, MPLS), tunnels (IP-in-IP 4in4/6in4/4in6/6in6,
+//! GRE incl. PPTP and ERSPAN, VXLAN), IPv4/IPv6 with extension headers (a hand-written
+//! zero-copy walker, faster than generic slicing), IP fragment reassembly and TCP stream
+//! reassembly.
 //!
 //! Two halves, so the stateless one can run in parallel:
 //! - [`decode_frame`] is pure: bytes in, a borrowed [`Decoded`] view out. It never panics

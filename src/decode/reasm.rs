@@ -32,6 +32,9 @@ const MAX_FRAGMENTS_PER_PACKET: u16 = 256;
 /// Bookkeeping cost charged per buffered out-of-order TCP segment on top of its bytes, so a
 /// flood of 1-byte segments cannot hold far more memory than `max_tcp_buffer` says.
 const TCP_SEGMENT_OVERHEAD: usize = 64;
+/// A segment further than this from the expected position (either way) resynchronises the
+/// stream instead of being treated as a retransmission or buffered.
+const TCP_RESYNC_WINDOW: i64 = 1 << 30;
 /// Lazy queues are compacted when they hold this many more entries than live state.
 const QUEUE_SLACK: usize = 4096;
 
@@ -74,7 +77,9 @@ struct FragEntry {
     created: Ts,
     first_frame: FrameRef,
     frames: u16,
-    buf: Vec<u8>,
+    /// Data held, as disjoint pieces (offset, bytes) in arrival order: memory follows the
+    /// bytes received, not the offsets claimed (a lone fragment at offset 65000 is cheap).
+    pieces: SmallVec<[(u32, Vec<u8>); 4]>,
     /// Byte ranges held, sorted, disjoint and non-adjacent (merged).
     have: SmallVec<[(u32, u32); 4]>,
     /// Payload length, known once the last fragment (more = false) arrived.
@@ -91,9 +96,6 @@ impl FragEntry {
         let end = off.saturating_add(len);
         if end <= off {
             return false;
-        }
-        if self.buf.len() < end as usize {
-            self.buf.resize(end as usize, 0);
         }
         let mut overlap = false;
         let mut pos = off;
@@ -120,10 +122,8 @@ impl FragEntry {
         }
         for (a, b) in gaps {
             let (sa, sb) = ((a - off) as usize, (b - off) as usize);
-            if let (Some(dst), Some(src)) =
-                (self.buf.get_mut(a as usize..b as usize), data.get(sa..sb))
-            {
-                dst.copy_from_slice(src);
+            if let Some(src) = data.get(sa..sb) {
+                self.pieces.push((a, src.to_vec()));
             }
         }
         // Merge [off, end) into the range list.
@@ -149,6 +149,19 @@ impl FragEntry {
         }
         self.have = merged;
         overlap
+    }
+
+    /// The packet payload, `total` bytes long (pieces past the end are cut off).
+    fn assemble(&self, total: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; total];
+        for (off, data) in &self.pieces {
+            let off = *off as usize;
+            let n = data.len().min(total.saturating_sub(off));
+            if let (Some(dst), Some(src)) = (buf.get_mut(off..off + n), data.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+        }
+        buf
     }
 
     fn complete(&self) -> bool {
@@ -206,11 +219,14 @@ struct Emit<'o> {
     /// Fragment facts, attached to the chunk made of this very segment's bytes.
     frag: FragInfo,
     emitted: bool,
+    /// A resynchronisation skipped bytes: the next chunk carries `gap_before`.
+    gap_pending: bool,
 }
 
 impl Emit<'_> {
     fn chunk(&mut self, payload: &[u8], chunk: TcpChunk, own: bool) {
         self.emitted = true;
+        let gap_before = chunk.gap_before || std::mem::take(&mut self.gap_pending);
         (self.out)(Datagram {
             frame: self.frame,
             ts: self.ts,
@@ -219,6 +235,7 @@ impl Emit<'_> {
             fragments: if own { self.frag } else { None },
             tcp: Some(TcpChunk {
                 syn: chunk.syn || (own && self.syn),
+                gap_before,
                 ..chunk
             }),
         });
@@ -401,7 +418,7 @@ impl Reassembler {
                     created: ts,
                     first_frame: frame,
                     frames: 0,
-                    buf: Vec::new(),
+                    pieces: SmallVec::new(),
                     have: SmallVec::new(),
                     total: None,
                 },
@@ -435,14 +452,13 @@ impl Reassembler {
         if !e.complete() {
             return Some(Held::FragmentPending);
         }
-        let Some(mut e) = self.frags.remove(&key) else {
+        let Some(e) = self.frags.remove(&key) else {
             return Some(Held::FragmentPending);
         };
         self.stats.fragments_reassembled += 1;
-        let total = e.total.unwrap_or(0) as usize;
-        e.buf.truncate(total);
+        let buf = e.assemble(e.total.unwrap_or(0) as usize);
         let info = Some((e.first_frame, frame, e.frames));
-        let decoded = decode_ip_payload(key.src, key.dst, key.proto, &e.buf);
+        let decoded = decode_ip_payload(key.src, key.dst, key.proto, &buf);
         self.dispatch(frame, ts, decoded, out, info, depth + 1)
     }
 
@@ -493,6 +509,7 @@ impl Reassembler {
             syn: flags.syn,
             frag,
             emitted: false,
+            gap_pending: false,
         };
         let data_seq = if flags.syn { seq.wrapping_add(1) } else { seq };
         let exists = self.streams.contains_key(&tuple);
@@ -534,7 +551,21 @@ impl Reassembler {
             s.stamp = stamp;
         }
 
-        let start = s.unwrap(data_seq);
+        let mut start = s.unwrap(data_seq);
+        if !flags.rst
+            && (!payload.is_empty() || flags.fin)
+            && (start - s.next_abs).abs() > TCP_RESYNC_WINDOW
+        {
+            // Too far from anything plausible (a missed SYN on a reused port, or bytes lost
+            // by the gigabyte): follow the new position instead of calling it all old.
+            if !s.ooo.is_empty() {
+                flush_with_gaps(s, &mut em, stats, false);
+            }
+            start = s.next_abs;
+            s.next_seq = data_seq;
+            stats.tcp_gaps += 1;
+            em.gap_pending = true;
+        }
         let len = i64::try_from(payload.len()).unwrap_or(i64::MAX);
         let end = start.saturating_add(len);
         let mut held = Held::TcpControl;
@@ -1245,6 +1276,34 @@ mod tests {
     }
 
     #[test]
+    fn tcp_far_jump_resynchronises() {
+        let mut r = Reassembler::new(ReassemblyLimits::default());
+        let mut got = Vec::new();
+        push(&mut r, 1, ms(0), seg(1000, ACK, b"one"), &mut got);
+        push(&mut r, 2, ms(1), seg(1003, ACK, b"two"), &mut got);
+        // Half the sequence space away (a new connection whose SYN we missed).
+        let far = 1000u32.wrapping_add(0x8000_0000);
+        assert_eq!(
+            push(&mut r, 3, ms(2), seg(far, ACK, b"new"), &mut got),
+            None
+        );
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[2].payload, b"new");
+        assert!(got[2].tcp.unwrap().gap_before);
+        push(
+            &mut r,
+            4,
+            ms(3),
+            seg(far.wrapping_add(3), ACK, b"!"),
+            &mut got,
+        );
+        assert_eq!(got[3].payload, b"!");
+        assert!(!got[3].tcp.unwrap().gap_before);
+        assert_eq!(r.stats().tcp_gaps, 1);
+        assert_eq!(r.stats().tcp_retransmitted_segments, 0);
+    }
+
+    #[test]
     fn tcp_new_syn_resets_stream() {
         let mut r = Reassembler::new(ReassemblyLimits::default());
         let mut got = Vec::new();
@@ -1374,5 +1433,113 @@ mod tests {
             None
         );
         assert_eq!(r.stats().reassembled_malformed, 1);
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::collection::vec;
+        use proptest::prelude::*;
+
+        /// Deterministic shuffle (xorshift), so a failing case replays from its seed.
+        fn shuffle<T>(v: &mut [T], mut seed: u64) {
+            seed |= 1;
+            for i in (1..v.len()).rev() {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                v.swap(i, (seed % (i as u64 + 1)) as usize);
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+            /// After the SYN, segments in any order, with duplicates, rebuild the stream.
+            #[test]
+            fn tcp_any_order_rebuilds_stream(data in vec(any::<u8>(), 1..3000),
+                                             cuts in vec(1usize..300, 1..40),
+                                             seed in any::<u64>(), isn in any::<u32>(),
+                                             dups in vec(any::<prop::sample::Index>(), 0..5)) {
+                let mut segs = Vec::new();
+                let mut off = 0;
+                for c in cuts.iter().cycle() {
+                    if off >= data.len() { break; }
+                    let end = (off + c).min(data.len());
+                    segs.push((off, end));
+                    off = end;
+                }
+                for d in &dups {
+                    segs.push(*d.get(&segs));
+                }
+                shuffle(&mut segs, seed);
+                let mut r = Reassembler::new(ReassemblyLimits::default());
+                let mut got = Vec::new();
+                push(&mut r, 0, ms(0), seg(isn, SYN, b""), &mut got);
+                for (i, (a, b)) in segs.iter().enumerate() {
+                    let sq = isn.wrapping_add(1).wrapping_add(*a as u32);
+                    push(&mut r, i as u64 + 1, ms(1), seg(sq, ACK, &data[*a..*b]), &mut got);
+                }
+                prop_assert_eq!(stream_bytes(&got), data);
+                prop_assert!(got.iter().all(|g| !g.tcp.unwrap().gap_before));
+                prop_assert_eq!(r.stats().tcp_gaps, 0);
+            }
+
+            /// Fragments in any order, with duplicates, rebuild the datagram exactly once.
+            #[test]
+            fn fragments_any_order_rebuild(body in vec(any::<u8>(), 0..4000),
+                                           piece8 in 2usize..200, seed in any::<u64>(),
+                                           dup in any::<prop::sample::Index>()) {
+                let (_, mut parts) = split_udp(&body, piece8 * 8);
+                // One piece is a whole packet, which the decoder never calls a fragment.
+                // (Above the per-packet fragment cap the packet is refused, tested elsewhere.)
+                prop_assume!(parts.len() >= 2 && parts.len() < usize::from(MAX_FRAGMENTS_PER_PACKET));
+                let d = dup.get(&parts).clone();
+                parts.push(d);
+                shuffle(&mut parts, seed);
+                let mut r = Reassembler::new(ReassemblyLimits::default());
+                let mut got = Vec::new();
+                for (i, (off, more, data)) in parts.iter().enumerate() {
+                    push(&mut r, i as u64, ms(0), frag(3, *off, *more, data), &mut got);
+                }
+                // The duplicate may come after completion: it starts a new pending packet.
+                prop_assert_eq!(got.len(), 1);
+                prop_assert_eq!(&got[0].payload, &body);
+                prop_assert_eq!(r.stats().fragments_reassembled, 1);
+            }
+
+            /// Arbitrary fragments and segments never panic and respect the caps.
+            #[test]
+            fn arbitrary_input_never_panics(ops in vec((any::<u32>(), any::<u16>(), any::<bool>(),
+                                                        vec(any::<u8>(), 0..64), any::<u8>()), 1..200)) {
+                let limits = ReassemblyLimits {
+                    max_fragment_packets: 8,
+                    max_tcp_streams: 4,
+                    max_tcp_buffer: 512,
+                    ..ReassemblyLimits::default()
+                };
+                let mut r = Reassembler::new(limits);
+                let mut got = Vec::new();
+                for (i, (x, off, more, data, kind)) in ops.iter().enumerate() {
+                    let d = if kind % 2 == 0 {
+                        Decoded::Fragment(Fragment { src: A, dst: B, ident: x % 16,
+                            proto: [6, 17, 4, 41, 1][usize::from(kind / 2 % 5)],
+                            offset: u32::from(*off) * 8 % 70_000, more: *more, data })
+                    } else {
+                        let flags = TcpFlags { syn: kind & 2 != 0, fin: kind & 4 != 0,
+                                               rst: kind & 8 != 0, ack: true };
+                        Decoded::Ip { src: A, dst: B, tunnelled: false,
+                            l4: L4::Tcp { src_port: u16::from(kind % 6), dst_port: 5060,
+                                          seq: x % 4096, flags, payload: data } }
+                    };
+                    push(&mut r, i as u64, ms(i as i64), d, &mut got);
+                    prop_assert!(r.pending().0 <= 8 && r.pending().1 <= 4);
+                    for s in r.streams.values() {
+                        prop_assert!(s.ooo_cost <= 512 + 64 + TCP_SEGMENT_OVERHEAD);
+                    }
+                }
+                r.expire(ms(10_000_000));
+                prop_assert_eq!(r.pending(), (0, 0));
+            }
+        }
     }
 }
