@@ -25,7 +25,14 @@ pub struct EventTracker {
 
 impl EventTracker {
     /// Feed one telephone-event payload with its RTP timestamp (events are keyed by it).
-    pub fn update(&mut self, frame: FrameRef, ts: Ts, rtp_timestamp: u32, payload: &[u8], clock_rate: u32) {
+    pub fn update(
+        &mut self,
+        frame: FrameRef,
+        ts: Ts,
+        rtp_timestamp: u32,
+        payload: &[u8],
+        clock_rate: u32,
+    ) {
         let _ = (frame, ts, rtp_timestamp, payload, clock_rate);
     }
 }
