@@ -24,6 +24,11 @@
 //!   *integer* `clock/1000` (44100 Hz → 44), `J = (15·J + D)/16`. The clock rate is taken
 //!   per packet from its payload type: static table for PT < 96, else the registered
 //!   dynamic rate; 0 (telephone-event, unknown dynamic type) skips jitter for that packet.
+//!   `prev_ext_ts` is the last in-order packet *that had a clock rate*, while `delta` is
+//!   measured from the last in-order packet of any type: after a telephone-event burst
+//!   the next audio packet shows a large D. This is what tshark 4.0.17 prints (verified on
+//!   SIP_DTMF2.cap and the Asterisk dtmf captures); the later-source variant that measures
+//!   both from the same packet does not match it.
 //!   Min/mean/max jitter over the same regular packets as the delta; mean uses the same
 //!   running formula. Min delta / min jitter stay at Wireshark's −1 sentinel when nothing
 //!   was included (kept in `ws_min_*`; the plain fields report 0 then).
@@ -98,9 +103,13 @@ pub struct StreamStats {
     pub last_ts: Ts,
     pub packets: u64,
 
-    ext: ExtendedTimestamp,
     /// Extended timestamp of the last in-timestamp-order packet.
     seq_timestamp: u64,
+    /// Extended timestamp of the last in-order packet that had a clock rate: the jitter
+    /// reference (4.0 keeps it apart from `seq_timestamp`, so after telephone-event
+    /// packets the next audio packet is compared with the last audio packet's timestamp
+    /// but the event packet's arrival).
+    nominal_ts: u64,
     /// Arrival of the last in-timestamp-order packet.
     time: Ts,
     jitter: f64,
@@ -206,8 +215,8 @@ impl StreamStats {
             first_ts: ts,
             last_ts: ts,
             packets: 0,
-            ext: ExtendedTimestamp::new(),
             seq_timestamp: 0,
+            nominal_ts: 0,
             time: ts,
             jitter: 0.0,
             min_delta: -1.0,
@@ -290,7 +299,15 @@ impl StreamStats {
 
     /// Account one packet of the stream, in capture order.
     pub fn update(&mut self, frame: FrameRef, arrival: Ts, hdr: &RtpHeader) {
-        let ext_ts = self.ext.extend(hdr.timestamp);
+        // Per-stream extension relative to the last in-order timestamp (see module doc).
+        let mut ext = ExtendedTimestamp {
+            prev: if self.packets == 0 {
+                1 << 32
+            } else {
+                self.seq_timestamp
+            },
+        };
+        let ext_ts = ext.extend(hdr.timestamp);
         self.update_with_ext_ts(frame, arrival, hdr, ext_ts);
     }
 
@@ -318,6 +335,7 @@ impl StreamStats {
         self.stop_seq = hdr.seq;
         self.seq_num = hdr.seq;
         self.seq_timestamp = ext_ts;
+        self.nominal_ts = ext_ts;
         self.time = arrival;
         self.pt = hdr.pt;
         // The constructor's rate belongs to the first packet's type if that is dynamic
@@ -385,7 +403,7 @@ impl StreamStats {
         if clock != 0 {
             self.set_flag(F_JITTER_VALID, true);
             // Timestamp difference as i64 (both ≤ 2^33 in practice; saturate otherwise).
-            let ts_diff = (ext_ts as i128 - self.seq_timestamp as i128) as f64;
+            let ts_diff = (ext_ts as i128 - self.nominal_ts as i128) as f64;
             let nominal = ts_diff / f64::from(clock / 1000);
             let diff = (delta - nominal).abs();
             current_jitter = (15.0 * self.jitter + diff) / 16.0;
@@ -421,6 +439,9 @@ impl StreamStats {
         if in_time {
             self.time = arrival;
             self.seq_timestamp = ext_ts;
+            if clock != 0 {
+                self.nominal_ts = ext_ts;
+            }
         }
         self.stop_seq = hdr.seq;
     }
