@@ -149,7 +149,7 @@ pub fn looks_like_rtcp(data: &[u8]) -> bool {
     if !matches!(pt, 200 | 201 | 203 | 204 | 206) {
         return false;
     }
-    data.len() % 4 == 0
+    data.len().is_multiple_of(4)
 }
 
 /// [`looks_like_rtcp`] plus Wireshark's "sent to an odd-numbered port" condition.

@@ -453,13 +453,13 @@ impl StreamStats {
             self.marker_packets = self.marker_packets.saturating_add(1);
         }
         let n = usize::from(self.n_pts);
-        if let Some(seen) = self.pts.get(..n) {
-            if !seen.contains(&hdr.pt) {
-                if let Some(slot) = self.pts.get_mut(n) {
-                    *slot = hdr.pt;
-                    self.n_pts = self.n_pts.saturating_add(1);
-                }
-            }
+        let new_pt = self
+            .pts
+            .get(..n)
+            .is_some_and(|seen| !seen.contains(&hdr.pt));
+        if let Some(slot) = self.pts.get_mut(n).filter(|_| new_pt) {
+            *slot = hdr.pt;
+            self.n_pts = self.n_pts.saturating_add(1);
         }
         if self.packets > 0 {
             let gap = arrival.ms_since(self.last_ts);
@@ -637,10 +637,12 @@ fn shift_left(w: &mut [u64; WINDOW_WORDS], k: u32) {
         };
         let lo = w.get(src).copied().unwrap_or(0);
         let mut v = lo << bits;
-        if bits != 0 {
-            if let Some(prev) = src.checked_sub(1).and_then(|j| w.get(j)) {
-                v |= prev >> (64 - bits);
-            }
+        if let Some(prev) = src
+            .checked_sub(1)
+            .and_then(|j| w.get(j))
+            .filter(|_| bits != 0)
+        {
+            v |= prev >> (64 - bits);
         }
         *slot = v;
     }

@@ -11,6 +11,8 @@
 //! reported.
 
 use super::RtpHeader;
+#![allow(clippy::type_complexity, clippy::collapsible_if, clippy::manual_div_ceil)]
+
 use super::codec;
 use super::header::looks_like_rtp;
 use super::stats::{ExtendedTimestamp, StreamStats};
@@ -667,4 +669,16 @@ fn stream_stats_match_tshark() {
         "{} unexpected differences",
         unexpected.len()
     );
+}
+
+/// (frame number, arrival, UDP payload) of every UDP datagram of a capture (test helper
+/// shared with the other rtp tests).
+pub(super) fn udp_payloads(bytes: &[u8]) -> Vec<(u64, Ts, Vec<u8>)> {
+    read_capture(bytes)
+        .iter()
+        .filter_map(|f| {
+            let l4 = l4_of(f)?;
+            (l4.proto == 17).then(|| (f.num, f.ts, l4.payload.to_vec()))
+        })
+        .collect()
 }
