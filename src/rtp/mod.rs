@@ -15,6 +15,11 @@ pub mod rtcp;
 pub mod stats;
 
 #[cfg(test)]
+#[allow(
+    clippy::type_complexity,
+    clippy::collapsible_if,
+    clippy::manual_div_ceil
+)]
 mod tshark_check;
 
 pub use header::{RtpHeader, looks_like_rtcp, looks_like_rtcp_udp, looks_like_rtp, parse_rtp};

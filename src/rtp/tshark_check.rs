@@ -11,7 +11,6 @@
 //! reported.
 
 use super::RtpHeader;
-#![allow(clippy::type_complexity, clippy::collapsible_if, clippy::manual_div_ceil)]
 
 use super::codec;
 use super::header::looks_like_rtp;
