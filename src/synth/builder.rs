@@ -278,10 +278,10 @@ impl<W: Write> PcapngWriter<W> {
             .map(|i| i.snaplen)
             .unwrap_or(0);
         let mut cut = data;
-        if snap > 0 {
-            if let Some(c) = data.get(..snap as usize) {
-                cut = c;
-            }
+        if snap > 0
+            && let Some(c) = data.get(..snap as usize)
+        {
+            cut = c;
         }
         let incl = u32::try_from(cut.len()).unwrap_or(u32::MAX);
         let orig = orig_len
@@ -425,7 +425,9 @@ mod tests {
 
     /// Every record of a legacy pcap file through pcap-parser:
     /// (link type, [(ts_sec, ts_frac, caplen, origlen, data)]).
-    fn legacy_records(bytes: &[u8]) -> (u32, Vec<(u32, u32, u32, u32, Vec<u8>)>) {
+    type Record = (u32, u32, u32, u32, Vec<u8>);
+
+    fn legacy_records(bytes: &[u8]) -> (u32, Vec<Record>) {
         let (rest, hdr) = pcap_parser::parse_pcap_header(bytes).expect("header");
         let mut out = Vec::new();
         let mut rest = rest;

@@ -170,14 +170,15 @@ pub fn generate(spec: &RtpSpec) -> (Vec<MediaPkt>, Vec<StreamTruth>) {
     let mut marker = true;
     let mut slot = 0u32;
     while slot < spec.slots {
-        if let Some((k, new)) = spec.ssrc_change {
-            if slot == k && k > 0 {
-                ssrc = new;
-                seq = seq.wrapping_add(0x4000);
-                ts_base = ts_base.wrapping_add(0x0100_0000);
-                slot_base = slot;
-                marker = true;
-            }
+        if let Some((k, new)) = spec.ssrc_change
+            && slot == k
+            && k > 0
+        {
+            ssrc = new;
+            seq = seq.wrapping_add(0x4000);
+            ts_base = ts_base.wrapping_add(0x0100_0000);
+            slot_base = slot;
+            marker = true;
         }
         let t_slot = spec.start_ns + i64::from(slot) * slot_ns;
         let ts_slot = ts_base.wrapping_add((slot - slot_base).wrapping_mul(samples));

@@ -358,11 +358,11 @@ pub fn permute<T: Clone>(items: &[T], order: &[usize]) -> Vec<T> {
     let mut used = vec![false; items.len()];
     let mut out = Vec::with_capacity(items.len());
     for &i in order {
-        if let (Some(it), Some(u)) = (items.get(i), used.get_mut(i)) {
-            if !*u {
-                *u = true;
-                out.push(it.clone());
-            }
+        if let (Some(it), Some(u)) = (items.get(i), used.get_mut(i))
+            && !*u
+        {
+            *u = true;
+            out.push(it.clone());
         }
     }
     for (it, u) in items.iter().zip(&used) {
