@@ -1,0 +1,4 @@
+//! stub
+pub struct BenchParams;
+pub struct BenchStats;
+pub fn bench_capture() {}
