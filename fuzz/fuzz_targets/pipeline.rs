@@ -1,0 +1,50 @@
+//! The whole pipeline on arbitrary bytes as a capture file: engine, rules and every
+//! report sink. Invariant: the accounting categories sum to the frame count.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use sipscope::engine::{Config, analyze_paths};
+use sipscope::rules::{self, Selection, Thresholds};
+use std::sync::OnceLock;
+
+fn path() -> &'static str {
+    static P: OnceLock<String> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = std::env::temp_dir();
+        dir.join(format!("sipscope-fuzz-{}.pcap", std::process::id()))
+            .to_string_lossy()
+            .into_owned()
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let p = path();
+    if std::fs::write(p, data).is_err() {
+        return;
+    }
+    let mut cfg = Config {
+        threads: 1,
+        batch_frames: 64,
+        ..Config::default()
+    };
+    cfg.max_streams = 64;
+    cfg.sip.max_calls = 64;
+    cfg.sip.max_registrations = 64;
+    cfg.sip.max_out_of_dialog = 64;
+    cfg.reassembly.max_fragment_packets = 16;
+    cfg.reassembly.max_tcp_streams = 16;
+    let Ok(a) = analyze_paths(&[p.to_string()], &cfg, None) else {
+        return;
+    };
+    let acc = &a.capture.accounting;
+    assert_eq!(acc.total(), acc.frames, "{acc:?}");
+    let sel = Selection {
+        only: Vec::new(),
+        disable: Vec::new(),
+    };
+    let findings = rules::run(&a, &Thresholds::default(), &sel);
+    let rep = sipscope::report::build(&a, findings, true);
+    let _ = sipscope::report::render_text(&rep, false);
+    let _ = sipscope::report::render_rtp_streams(&rep);
+    let _ = sipscope::report::render_sip_stat(&rep);
+    let _ = serde_json::to_string(&rep);
+});
