@@ -472,7 +472,7 @@ impl CaptureReader {
                         added += 1;
                     }
                 }
-                Step::Eof => self.rdr = None,
+                Step::Eof => self.end_of_input(),
                 Step::Refill => {
                     let before = rdr.data().len();
                     if rdr.refill().is_err() {
@@ -489,7 +489,7 @@ impl CaptureReader {
                 Step::UnexpectedEof => {
                     let left = rdr.data().len();
                     if left == 0 {
-                        self.rdr = None;
+                        self.end_of_input();
                     } else {
                         let detail = match self.gz_detail() {
                             Some(g) => format!("gzip stream damaged: {g}"),
@@ -523,6 +523,16 @@ impl CaptureReader {
 
     fn gz_detail(&self) -> Option<String> {
         self.gz_error.as_ref().and_then(gz::take_error)
+    }
+
+    /// The input ended on a record boundary. For gzip that is only a clean end when the
+    /// inflater says so: a cut .gz whose inflated prefix happens to end between records
+    /// (or whose error the header peek consumed) must still be reported as truncated.
+    fn end_of_input(&mut self) {
+        match self.gz_detail() {
+            Some(g) => self.damage(format!("gzip stream damaged: {g}")),
+            None => self.rdr = None,
+        }
     }
 
     fn read_error(&mut self) {
