@@ -136,11 +136,10 @@ rule!(
             let mut ev = Vec::new();
             for r in refs(c).take(2) {
                 if let Some(m) = r.sdp.audio() {
-                    ev.push(
-                        cx.ev(
-                            r.frame,
-                            r.ts,
-                            format!(
+                    ev.push(cx.ev(
+                        r.frame,
+                        r.ts,
+                        format!(
                                 "SDP in {}: {} ({})",
                                 r.carried_in,
                                 m.line,
@@ -149,8 +148,7 @@ rule!(
                                     .map(|x| x.line.clone())
                                     .unwrap_or_default()
                             ),
-                        ),
-                    );
+                    ));
                 }
             }
             ev.push(Evidence {

@@ -120,11 +120,10 @@ rule!(
                 continue;
             }
             let first = list[0];
-            let mut ev = vec![
-                cx.ev(
-                    first.frame,
-                    first.ts,
-                    format!(
+            let mut ev = vec![cx.ev(
+                first.frame,
+                first.ts,
+                format!(
                         "{} from {src}{}",
                         first.method.as_str(),
                         first
@@ -133,8 +132,7 @@ rule!(
                             .map(|u| format!(", User-Agent: {u}"))
                             .unwrap_or_default()
                     ),
-                ),
-            ];
+            )];
             ev.push(Evidence {
                 frame: None,
                 time: None,
