@@ -1,6 +1,8 @@
 //! Frame → datagram: link layers (Ethernet with 802.1Q/QinQ, Linux SLL and SLL2, raw
-//! IPv4/IPv6, BSD NULL/loopback, PPP, PPPoE), tunnels (IP-in-IP 4in4/6in4/4in6/6in6, GRE),
-//! IPv4/IPv6 (etherparse slices), IP fragment reassembly and TCP stream reassembly.
+//! IPv4/IPv6, BSD NULL/loopback, PPP, PPPoE, MPLS), tunnels (IP-in-IP 4in4/6in4/4in6/6in6,
+//! GRE incl. PPTP and ERSPAN, VXLAN), IPv4/IPv6 with extension headers (a hand-written
+//! zero-copy walker, faster than generic slicing), IP fragment reassembly and TCP stream
+//! reassembly.
 //!
 //! Two halves, so the stateless one can run in parallel:
 //! - [`decode_frame`] is pure: bytes in, a borrowed [`Decoded`] view out. It never panics
@@ -16,6 +18,8 @@ mod link;
 mod reasm;
 pub use link::decode_frame;
 pub use reasm::{Reassembler, ReassemblyLimits};
+#[cfg(test)]
+mod corpus_tests;
 
 /// TCP flags we care about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -140,6 +144,12 @@ pub struct ReassemblyStats {
     pub tcp_gaps: u64,
     /// TCP streams evicted because the stream table was full.
     pub tcp_streams_evicted: u64,
-    /// Bytes dropped because a stream's out-of-order buffer hit its cap.
+    /// Bytes dropped because a stream's out-of-order buffer hit its cap (the hole skipped
+    /// over: those bytes are treated as old if they arrive later).
     pub tcp_bytes_dropped: u64,
+    /// Fragment frames refused: the packet would exceed 65535 bytes, had too many
+    /// fragments, or was fragmented again inside a reassembled packet too deeply.
+    pub fragment_frames_dropped: u64,
+    /// Reassembled packets whose transport header turned out truncated or invalid.
+    pub reassembled_malformed: u64,
 }
