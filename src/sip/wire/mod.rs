@@ -12,6 +12,8 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::ops::Range;
 
+#[cfg(test)]
+mod corpus;
 mod parse;
 mod typed;
 pub use parse::{
