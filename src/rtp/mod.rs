@@ -4,7 +4,7 @@
 //! telephone-events, and the ITU-T G.107 E-model MOS with its inputs.
 //!
 //! Hand-written rather than a crate: the statistics must reproduce Wireshark's exact
-//! arithmetic (extended sequence numbers, the minimum-sequence start, the delta/jitter
+//! arithmetic (extended timestamps, the first-packet sequence start, the delta/jitter
 //! exclusions), which no crate does.
 
 pub mod codec;
@@ -14,5 +14,13 @@ pub mod mos;
 pub mod rtcp;
 pub mod stats;
 
-pub use header::{RtpHeader, looks_like_rtcp, looks_like_rtp, parse_rtp};
-pub use stats::{StreamStats, StreamSummary};
+#[cfg(test)]
+#[allow(
+    clippy::type_complexity,
+    clippy::collapsible_if,
+    clippy::manual_div_ceil
+)]
+mod tshark_check;
+
+pub use header::{RtpHeader, looks_like_rtcp, looks_like_rtcp_udp, looks_like_rtp, parse_rtp};
+pub use stats::{ExtendedTimestamp, StreamStats, StreamSummary};
