@@ -163,9 +163,20 @@ impl Media {
                 .or_else(|| crate::sdp::static_payload(hdr.pt).map(|(n, _)| n.to_string()))
                 .or_else(|| codec::static_name(hdr.pt).map(str::to_string));
             let te = telephone_event(rtpmap);
+            let mut stats = StreamStats::new(frame, ts, clock);
+            // Dynamic payload types get their clock from the SDP rtpmap, as in Wireshark.
+            for r in rtpmap
+                .iter()
+                .filter(|r| r.pt >= 96 && !r.encoding.eq_ignore_ascii_case("telephone-event"))
+            {
+                stats.set_pt_clock_rate(
+                    r.pt,
+                    codec::clock_rate(r.pt, Some(&r.encoding), Some(r.clock_rate)),
+                );
+            }
             let stream = MediaStream {
                 order: self.next_order,
-                stats: StreamStats::new(frame, ts, clock),
+                stats,
                 events: None,
                 pts: Vec::new(),
                 clock_rate: clock,

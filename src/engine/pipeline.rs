@@ -105,6 +105,11 @@ fn is_stun(p: &[u8]) -> bool {
     p.len() >= 20 && p[0] & 0xC0 == 0 && p.get(4..8) == Some(&[0x21, 0x12, 0xA4, 0x42][..])
 }
 
+/// A TLS or DTLS record header (content type 20–23, version 3.x or DTLS 254.x).
+fn looks_like_tls(p: &[u8]) -> bool {
+    p.len() >= 5 && (20..=23).contains(&p[0]) && (p[1] == 3 || p[1] == 254)
+}
+
 fn is_crlf_keepalive(p: &[u8]) -> bool {
     !p.is_empty() && p.len() <= 8 && p.iter().all(|&b| b == b'\r' || b == b'\n')
 }
@@ -123,6 +128,8 @@ struct State<'c> {
     tcp_sip_evicted: u64,
     hosts: HashMap<Endpoint, HostAcc, RandomState>,
     hosts_untracked: u64,
+    /// `SIPSCOPE_TRACE_FRAMES=1`: print each classified frame to stderr (debugging aid).
+    trace: bool,
 }
 
 impl<'c> State<'c> {
@@ -141,6 +148,7 @@ impl<'c> State<'c> {
             tcp_sip_evicted: 0,
             hosts: HashMap::default(),
             hosts_untracked: 0,
+            trace: std::env::var_os("SIPSCOPE_TRACE_FRAMES").is_some(),
         }
     }
 
@@ -267,12 +275,28 @@ impl<'c> State<'c> {
 
     fn datagram(&mut self, d: &Datagram<'_>) -> Class {
         let t = &d.tuple;
-        if self.cfg.tls_ports.contains(&t.src.port) || self.cfg.tls_ports.contains(&t.dst.port) {
-            return Class::Encrypted;
-        }
+        let tls_port =
+            self.cfg.tls_ports.contains(&t.src.port) || self.cfg.tls_ports.contains(&t.dst.port);
         match t.transport {
-            Transport::Tcp => self.tcp(d),
-            _ => self.udp(d),
+            Transport::Tcp => {
+                let c = self.tcp(d);
+                // A TLS port carrying plain SIP is analysed; anything else there is encrypted.
+                if tls_port && c == Class::OtherTcp {
+                    Class::Encrypted
+                } else {
+                    c
+                }
+            }
+            _ => {
+                if tls_port
+                    && !d.payload.is_empty()
+                    && !wire::looks_like_sip(d.payload)
+                    && looks_like_tls(d.payload)
+                {
+                    return Class::Encrypted;
+                }
+                self.udp(d)
+            }
         }
     }
 
@@ -289,7 +313,7 @@ impl<'c> State<'c> {
                 if a.rtcp || rtcp_pt {
                     return self.rtcp(d);
                 }
-                if let Some(h) = crate::rtp::parse_rtp(p) {
+                if let Some(h) = crate::rtp::parse_rtp_lenient(p) {
                     self.media.rtp(d.frame, d.ts, t.src, t.dst, &h, p, Some(a));
                     return Class::Rtp;
                 }
@@ -553,7 +577,12 @@ impl Pipeline<'_> {
             st.acc.ip_fragment_incomplete = st.acc.ip_fragment_incomplete.saturating_sub(earlier);
         }
         match (classes.first(), held) {
-            (Some(c), _) => st.count(*c),
+            (Some(c), _) => {
+                if st.trace {
+                    eprintln!("frame {id}: {c:?}");
+                }
+                st.count(*c)
+            }
             (None, Some(Held::FragmentPending)) => st.acc.ip_fragment_incomplete += 1,
             (None, Some(Held::TcpControl)) => st.acc.tcp_control += 1,
             (None, Some(Held::TcpRetransmission)) => st.acc.tcp_retransmission += 1,

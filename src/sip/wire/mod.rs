@@ -184,7 +184,9 @@ pub struct SipMessage {
 impl SipMessage {
     /// The bytes of a span (empty when out of range: never panics).
     pub fn bytes(&self, s: &Span) -> &[u8] {
-        self.raw.get(s.start as usize..s.end as usize).unwrap_or(&[])
+        self.raw
+            .get(s.start as usize..s.end as usize)
+            .unwrap_or(&[])
     }
     /// A span as text (lossy for invalid UTF-8).
     pub fn text(&self, s: &Span) -> Cow<'_, str> {

@@ -9,9 +9,10 @@ use super::typed::parse_cseq;
 use super::{Header, HeaderName, Method, SipAnomaly, SipMessage, Span, StartLine};
 use memchr::memchr2;
 
-/// Longest start line [`looks_like_sip`] and [`stream_frame`] will look at. Request-URIs
-/// longer than this are not seen in practice; the bound keeps the content check cheap.
-pub const MAX_START_LINE: usize = 2048;
+/// Longest start line [`looks_like_sip`] and [`stream_frame`] will look at: a whole UDP
+/// datagram. Wireshark accepts PROTOS-style overlong methods and URIs as SIP, and so do
+/// we; the scan is one memchr over the line, so the bound still keeps it linear.
+pub const MAX_START_LINE: usize = 65536;
 /// Headers kept per message; the rest are scanned past (for framing) but not stored, so a
 /// crafted message with 10,000 headers costs linear time and bounded memory.
 pub const MAX_HEADERS: usize = 256;
