@@ -81,8 +81,71 @@ fn stream_line(o: &mut String, i: usize, s: &StreamOut) {
     );
 }
 
-/// Render the text report.
+/// Report width in columns.
+const WIDTH: usize = 100;
+
+/// Word-wrap one line to [`WIDTH`] columns (counted in characters; ANSI colour codes do
+/// not count), continuation lines indented 4 more than the original.
+fn wrap_line(line: &str, out: &mut String) {
+    let visible = |s: &str| {
+        let mut n = 0;
+        let mut esc = false;
+        for c in s.chars() {
+            if esc {
+                esc = c != 'm';
+            } else if c == '\x1b' {
+                esc = true;
+            } else {
+                n += 1;
+            }
+        }
+        n
+    };
+    if visible(line) <= WIDTH {
+        out.push_str(line);
+        out.push('\n');
+        return;
+    }
+    let indent = line.len() - line.trim_start().len();
+    let pad = " ".repeat((indent + 4).min(40));
+    let mut cur = String::from(&line[..indent]);
+    let mut first = true;
+    for word in line.trim_start().split(' ') {
+        let cur_len = visible(&cur);
+        let start = if first { indent } else { pad.len() };
+        if cur_len > start && cur_len + 1 + visible(word) > WIDTH {
+            out.push_str(cur.trim_end());
+            out.push('\n');
+            cur = pad.clone();
+            first = false;
+        }
+        if visible(&cur) > (if first { indent } else { pad.len() }) {
+            cur.push(' ');
+        }
+        // A single word longer than the line is cut.
+        if visible(word) > WIDTH - pad.len() {
+            let w: String = word.chars().take(WIDTH - pad.len() - 1).collect();
+            cur.push_str(&w);
+            cur.push('…');
+        } else {
+            cur.push_str(word);
+        }
+    }
+    out.push_str(cur.trim_end());
+    out.push('\n');
+}
+
+/// Render the text report (every line fits [`WIDTH`] columns).
 pub fn render_text(r: &Report, color: bool) -> String {
+    let raw = render_unwrapped(r, color);
+    let mut out = String::with_capacity(raw.len() + 64);
+    for l in raw.lines() {
+        wrap_line(l, &mut out);
+    }
+    out
+}
+
+fn render_unwrapped(r: &Report, color: bool) -> String {
     let mut o = String::new();
     let c = &r.capture;
     let _ = writeln!(o, "== Capture ==");
@@ -324,4 +387,26 @@ pub fn render_text(r: &Report, color: bool) -> String {
         let _ = writeln!(o, "      fix: {}", f.remediation);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_wrap_with_hanging_indent() {
+        let mut o = String::new();
+        let line = format!("  {}", "word ".repeat(40));
+        wrap_line(&line, &mut o);
+        let lines: Vec<&str> = o.lines().collect();
+        assert!(lines.len() >= 2);
+        assert!(lines.iter().all(|l| l.chars().count() <= WIDTH));
+        assert!(lines[1].starts_with("      word"));
+        let mut o = String::new();
+        wrap_line(&format!("  {}", "x".repeat(300)), &mut o);
+        assert!(o.lines().all(|l| l.chars().count() <= WIDTH), "{o}");
+        let mut o = String::new();
+        wrap_line("short", &mut o);
+        assert_eq!(o, "short\n");
+    }
 }
