@@ -368,23 +368,65 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
     if r.findings.is_empty() {
         let _ = writeln!(o, "  none");
     }
-    for f in &r.findings {
-        let _ = writeln!(
-            o,
-            "  {} [{}] {}",
-            sev_label(f.severity, color),
-            f.rule,
-            clean(&f.summary)
-        );
-        for e in f.evidence.iter().take(8) {
-            let fr = e.frame.map(|f| format!("frame {f}")).unwrap_or_default();
-            let t = e.time.map(|t| format!(" @{t:.3}s")).unwrap_or_default();
-            let _ = writeln!(o, "      {fr}{t}: {}", trunc(&e.what, 80));
+    // Grouped by severity (worst first), then by rule; within a rule, by subject. The
+    // explanation and fix are printed once per rule; long lists are cut (JSON has all).
+    const PER_RULE: usize = 5;
+    for sev in [
+        crate::rules::Severity::Error,
+        crate::rules::Severity::Warning,
+        crate::rules::Severity::Info,
+    ] {
+        let mut rules_here: Vec<&'static str> = Vec::new();
+        for f in r.findings.iter().filter(|f| f.severity == sev) {
+            if !rules_here.contains(&f.rule) {
+                rules_here.push(f.rule);
+            }
         }
-        if f.evidence.len() > 8 {
-            let _ = writeln!(o, "      … {} more", f.evidence.len() - 8);
+        for rule in rules_here {
+            let list: Vec<_> = r
+                .findings
+                .iter()
+                .filter(|f| f.severity == sev && f.rule == rule)
+                .collect();
+            let title = crate::rules::registry()
+                .iter()
+                .find(|x| x.meta().id == rule)
+                .map(|x| x.meta().title)
+                .unwrap_or("");
+            let _ = writeln!(
+                o,
+                "  {} [{rule}] {title} ({})",
+                sev_label(sev, color),
+                list.len()
+            );
+            for f in list.iter().take(PER_RULE) {
+                let _ = writeln!(o, "    • {}", clean(&f.summary));
+                for e in f.evidence.iter().take(8) {
+                    let fr = e.frame.map(|f| format!("frame {f}")).unwrap_or_default();
+                    let t = e.time.map(|t| format!(" @{t:.3}s")).unwrap_or_default();
+                    let sep = if fr.is_empty() && t.is_empty() {
+                        ""
+                    } else {
+                        ": "
+                    };
+                    let _ = writeln!(o, "        {fr}{t}{sep}{}", trunc(&e.what, 400));
+                }
+                if f.evidence.len() > 8 {
+                    let _ = writeln!(o, "        … {} more", f.evidence.len() - 8);
+                }
+            }
+            if list.len() > PER_RULE {
+                let _ = writeln!(
+                    o,
+                    "    … and {} more (all of them in --format json)",
+                    list.len() - PER_RULE
+                );
+            }
+            if let Some(f) = list.first() {
+                let _ = writeln!(o, "    why: {}", f.explanation);
+                let _ = writeln!(o, "    fix: {}", f.remediation);
+            }
         }
-        let _ = writeln!(o, "      fix: {}", f.remediation);
     }
     o
 }
