@@ -1925,11 +1925,10 @@ mod tests {
                 let p = e.path();
                 if p.is_dir() {
                     dirs.push(p);
-                } else if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
-                    if !name.ends_with(".tshark.txt") && !name.ends_with(".md") {
+                } else if let Some(name) = p.file_name().and_then(|n| n.to_str())
+                    && !name.ends_with(".tshark.txt") && !name.ends_with(".md") {
                         files.push(p);
                     }
-                }
             }
         }
         files.sort();
