@@ -1926,9 +1926,11 @@ mod tests {
                 if p.is_dir() {
                     dirs.push(p);
                 } else if let Some(name) = p.file_name().and_then(|n| n.to_str())
-                    && !name.ends_with(".tshark.txt") && !name.ends_with(".md") {
-                        files.push(p);
-                    }
+                    && !name.ends_with(".tshark.txt")
+                    && !name.ends_with(".md")
+                {
+                    files.push(p);
+                }
             }
         }
         files.sort();
