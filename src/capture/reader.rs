@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod gz;
+mod netmon;
 
 /// Largest captured length accepted for one frame. Wireshark's limit for ordinary link
 /// types (WTAP_MAX_PACKET_SIZE_STANDARD); a larger record means the file is damaged.
@@ -93,6 +94,8 @@ pub struct CaptureReader {
     /// Error slot filled by the inflater thread, for the truncation detail.
     gz_error: Option<gz::ErrorSlot>,
     stalls: u32,
+    /// Damage found while converting a NetMon file, reported when its frames are read.
+    netmon_damage: Option<String>,
 }
 
 /// A reader that counts the bytes it hands out (progress reporting).
@@ -201,7 +204,7 @@ fn describe_non_capture(p: &[u8]) -> String {
     let known: &[(&[u8], &str)] = &[
         (
             b"GMBU",
-            "Microsoft Network Monitor 2.x capture (unsupported; convert it with `editcap -F pcapng`)",
+            "Microsoft Network Monitor capture of a version other than 2.x (unsupported; convert it with `editcap -F pcapng`)",
         ),
         (
             b"RTSS",
@@ -365,6 +368,29 @@ impl CaptureReader {
                 detail
             },
         };
+        // NetMon 2.x: read whole (it needs random access), convert to an in-memory pcap.
+        let mut netmon_damage: Option<(u64, String)> = None;
+        let (src, prefix, netmon_file) = if prefix.starts_with(b"GMBU") && prefix.get(5) == Some(&2)
+        {
+            let mut all = prefix;
+            let mut src = src;
+            let (rest, err) =
+                read_prefix(&mut src, netmon::MAX_NETMON_BYTES.saturating_sub(all.len()));
+            all.extend_from_slice(&rest);
+            let (pcap, damage) = netmon::to_pcap(&all).map_err(not_capture)?;
+            if let Some(e) = err {
+                netmon_damage = Some((0, format!("read error: {e}")));
+            }
+            if let Some(d) = damage {
+                netmon_damage = Some((0, d));
+            }
+            let head = pcap.get(..PEEK_LEN.min(pcap.len())).unwrap_or(&[]).to_vec();
+            let tail = pcap.get(head.len()..).unwrap_or(&[]).to_vec();
+            let src: Source = Box::new(Cursor::new(tail));
+            (src, head, true)
+        } else {
+            (src, prefix, false)
+        };
         let format = detect(&prefix).map_err(not_capture)?;
         let mut st = State {
             info: FileInfo {
@@ -388,7 +414,14 @@ impl CaptureReader {
         };
         match format {
             Format::Pcap { ns, be, modified } => {
-                st.info.format = if ns { "pcap-ns" } else { "pcap" }.to_string();
+                st.info.format = if netmon_file {
+                    "netmon2"
+                } else if ns {
+                    "pcap-ns"
+                } else {
+                    "pcap"
+                }
+                .to_string();
                 st.pcap_ns = ns;
                 st.pcap_be = be;
                 st.pcap_modified = modified;
@@ -421,6 +454,7 @@ impl CaptureReader {
             raw_total,
             gz_error,
             stalls: 0,
+            netmon_damage: netmon_damage.map(|(_, d)| d),
         })
     }
 
@@ -472,7 +506,12 @@ impl CaptureReader {
                         added += 1;
                     }
                 }
-                Step::Eof => self.end_of_input(),
+                Step::Eof => {
+                    if let Some(d) = self.netmon_damage.take() {
+                        self.damage(d);
+                    }
+                    self.end_of_input()
+                }
                 Step::Refill => {
                     let before = rdr.data().len();
                     if rdr.refill().is_err() {
@@ -1704,7 +1743,11 @@ mod tests {
 
     #[test]
     fn not_a_capture_is_named() {
-        assert!(not_capture(b"GMBU\x00\x02\x00\x00\x00\x00\x00\x00").contains("Network Monitor 2"));
+        assert!(
+            not_capture(b"GMBU\x00\x02\x00\x00\x00\x00\x00\x00")
+                .contains("NetMon header truncated")
+        );
+        assert!(not_capture(b"GMBU\x00\x03\x00\x00\x00\x00\x00\x00").contains("Network Monitor"));
         assert!(not_capture(b"snoop\0\0\0\0\0\0\x02\0\0\0\x04").contains("snoop"));
         assert!(not_capture(b"INVITE sip:bob@example.com SIP/2.0\r\n").contains("text file"));
         assert!(
@@ -1892,10 +1935,11 @@ mod tests {
                 let p = e.path();
                 if p.is_dir() {
                     dirs.push(p);
-                } else if let Some(name) = p.file_name().and_then(|n| n.to_str()) {
-                    if !name.ends_with(".tshark.txt") && !name.ends_with(".md") {
-                        files.push(p);
-                    }
+                } else if let Some(name) = p.file_name().and_then(|n| n.to_str())
+                    && !name.ends_with(".tshark.txt")
+                    && !name.ends_with(".md")
+                {
+                    files.push(p);
                 }
             }
         }

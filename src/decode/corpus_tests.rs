@@ -255,3 +255,68 @@ fn ipip_capture_gives_inner_tcp() {
     }
     assert_eq!(tunnelled_tcp, 2, "tshark shows 2 frames with ip/ip/tcp");
 }
+
+/// A 64 KiB INVITE over TCP (BSD loopback link) split in five segments: the stream is
+/// rebuilt whole, in order, and both FINs arrive as empty chunks.
+#[test]
+fn large_tcp_invite_is_reassembled() {
+    let p =
+        Path::new(CORPUS).join("OISF__suricata-verify/tests__sip-body-large__sip-body-large.pcap");
+    let Some(frames) = read_frames(&p) else {
+        eprintln!(
+            "SKIP large_tcp_invite_is_reassembled: {} not found",
+            p.display()
+        );
+        return;
+    };
+    let mut r = Reassembler::new(ReassemblyLimits::default());
+    let mut to_server = Vec::new();
+    let mut to_client = Vec::new();
+    let mut fins = 0;
+    let mut held = Vec::new();
+    for (i, (link, data)) in frames.iter().enumerate() {
+        let h = r.push(
+            FrameRef::new(0, i as u64 + 1),
+            Ts(i as i64),
+            decode_frame(*link, data),
+            &mut |dg: Datagram<'_>| {
+                let tcp = dg.tcp.unwrap_or_default();
+                assert!(!tcp.gap_before);
+                fins += usize::from(tcp.fin);
+                if dg.tuple.dst.port == 5060 {
+                    to_server.extend_from_slice(dg.payload);
+                } else {
+                    to_client.extend_from_slice(dg.payload);
+                }
+            },
+        );
+        held.push(h);
+    }
+    assert_eq!(
+        to_server.len(),
+        65_793,
+        "tshark: last segment ends at seq 65794"
+    );
+    assert!(to_server.starts_with(b"INVITE sip:bob@target.com"));
+    let text = String::from_utf8_lossy(&to_server);
+    let head_end = text.find("\r\n\r\n").expect("end of headers") + 4;
+    let cl: usize = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("Content-Length");
+    assert_eq!(to_server.len() - head_end, cl, "body complete");
+    assert!(to_client.starts_with(b"SIP/2.0 100 Trying"));
+    assert_eq!(fins, 2);
+    assert_eq!(
+        held.iter()
+            .filter(|h| **h == Some(super::Held::TcpControl))
+            .count(),
+        8
+    );
+    let st = r.stats();
+    assert_eq!(
+        (st.tcp_streams, st.tcp_gaps, st.tcp_retransmitted_segments),
+        (2, 0, 0)
+    );
+}

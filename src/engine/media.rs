@@ -9,6 +9,8 @@ use crate::sdp::{RtpMap, Sdp};
 use crate::types::{Endpoint, FrameRef, Ts};
 use foldhash::fast::RandomState;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
 
 type Map<K, V> = HashMap<K, V, RandomState>;
 
@@ -20,11 +22,34 @@ pub struct Announcement {
     pub rtcp: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct StreamId {
     src: Endpoint,
     dst: Endpoint,
     ssrc: u32,
+}
+
+/// Pack an endpoint into one word (IPv4) or three (IPv6).
+fn hash_endpoint<H: Hasher>(e: &Endpoint, h: &mut H) {
+    match e.ip {
+        IpAddr::V4(a) => h.write_u64(((u32::from(a) as u64) << 16) | e.port as u64),
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            h.write_u64(v as u64);
+            h.write_u64((v >> 64) as u64);
+            h.write_u64(e.port as u64 | 1 << 63);
+        }
+    }
+}
+
+// Hand-written: the derived Hash walks the IpAddr enums field by field, which made the
+// stream lookup the hottest hash in the profile (research/crates.md §5 measured the same).
+impl Hash for StreamId {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        hash_endpoint(&self.src, h);
+        hash_endpoint(&self.dst, h);
+        h.write_u32(self.ssrc);
+    }
 }
 
 struct MediaStream {
@@ -124,18 +149,21 @@ impl Media {
         }
     }
 
-    /// The announcement covering a packet between `a` and `b`, if any (either direction:
-    /// media is symmetric in practice, and Wireshark's SDP conversations match both ways).
-    pub fn lookup(&self, src: &Endpoint, dst: &Endpoint) -> Option<&Announcement> {
+    /// Whether SDP announced an endpoint of this packet (either direction: media is
+    /// symmetric in practice, and Wireshark's SDP conversations match both ways), and if
+    /// so whether as an RTCP endpoint.
+    pub fn announced_rtcp(&self, src: &Endpoint, dst: &Endpoint) -> Option<bool> {
         if self.announced.is_empty() {
             return None;
         }
-        self.announced.get(dst).or_else(|| self.announced.get(src))
+        self.announced
+            .get(dst)
+            .or_else(|| self.announced.get(src))
+            .map(|a| a.rtcp)
     }
 
-    /// Account one RTP packet.
-    #[allow(clippy::too_many_arguments)]
-    pub fn rtp(
+    /// Account a packet of a stream already tracked; `false` when the stream is new.
+    pub fn update_known(
         &mut self,
         frame: FrameRef,
         ts: Ts,
@@ -143,45 +171,85 @@ impl Media {
         dst: Endpoint,
         hdr: &RtpHeader,
         payload: &[u8],
-        ann: Option<&Announcement>,
+    ) -> bool {
+        let id = StreamId {
+            src,
+            dst,
+            ssrc: hdr.ssrc,
+        };
+        match self.streams.get_mut(&id) {
+            Some(s) => {
+                Self::account(s, frame, ts, hdr, payload);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Start a new stream with this packet. `announced`: found through SDP.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &mut self,
+        frame: FrameRef,
+        ts: Ts,
+        src: Endpoint,
+        dst: Endpoint,
+        hdr: &RtpHeader,
+        payload: &[u8],
+        announced: bool,
     ) {
         let id = StreamId {
             src,
             dst,
             ssrc: hdr.ssrc,
         };
-        if !self.streams.contains_key(&id) {
-            if self.streams.len() >= self.max_streams {
-                self.evict_oldest();
-            }
-            let rtpmap = ann.map(|a| a.rtpmap.as_slice()).unwrap_or(&[]);
-            let sdp_map = rtpmap.iter().find(|r| r.pt == hdr.pt);
-            let encoding = sdp_map.map(|r| r.encoding.clone());
-            let clock =
-                codec::clock_rate(hdr.pt, encoding.as_deref(), sdp_map.map(|r| r.clock_rate));
-            let codec_name = encoding
-                .or_else(|| crate::sdp::static_payload(hdr.pt).map(|(n, _)| n.to_string()))
-                .or_else(|| codec::static_name(hdr.pt).map(str::to_string));
-            let te = telephone_event(rtpmap);
-            let stream = MediaStream {
-                order: self.next_order,
-                stats: StreamStats::new(frame, ts, clock),
-                events: None,
-                pts: Vec::new(),
-                clock_rate: clock,
-                codec: codec_name,
-                announced: ann.is_some(),
-                srtp: ann.map(|a| a.srtp).unwrap_or(false),
-                telephone_event_pt: te,
-            };
-            self.next_order += 1;
-            self.streams.insert(id, stream);
+        if self.streams.len() >= self.max_streams {
+            self.evict_oldest();
         }
-        let Some(s) = self.streams.get_mut(&id) else {
-            return;
+        let ann = if announced {
+            self.announced
+                .get(&dst)
+                .or_else(|| self.announced.get(&src))
+        } else {
+            None
         };
+        let rtpmap = ann.map(|a| a.rtpmap.as_slice()).unwrap_or(&[]);
+        let sdp_map = rtpmap.iter().find(|r| r.pt == hdr.pt);
+        let encoding = sdp_map.map(|r| r.encoding.clone());
+        let clock = codec::clock_rate(hdr.pt, encoding.as_deref(), sdp_map.map(|r| r.clock_rate));
+        let codec_name = encoding
+            .or_else(|| crate::sdp::static_payload(hdr.pt).map(|(n, _)| n.to_string()))
+            .or_else(|| codec::static_name(hdr.pt).map(str::to_string));
+        let mut stats = StreamStats::new(frame, ts, clock);
+        // Dynamic payload types get their clock from the SDP rtpmap, as in Wireshark.
+        for r in rtpmap
+            .iter()
+            .filter(|r| r.pt >= 96 && !r.encoding.eq_ignore_ascii_case("telephone-event"))
+        {
+            stats.set_pt_clock_rate(
+                r.pt,
+                codec::clock_rate(r.pt, Some(&r.encoding), Some(r.clock_rate)),
+            );
+        }
+        let mut s = MediaStream {
+            order: self.next_order,
+            stats,
+            events: None,
+            pts: Vec::new(),
+            clock_rate: clock,
+            codec: codec_name,
+            announced: ann.is_some(),
+            srtp: ann.map(|a| a.srtp).unwrap_or(false),
+            telephone_event_pt: telephone_event(rtpmap),
+        };
+        self.next_order += 1;
+        Self::account(&mut s, frame, ts, hdr, payload);
+        self.streams.insert(id, s);
+    }
+
+    fn account(s: &mut MediaStream, frame: FrameRef, ts: Ts, hdr: &RtpHeader, payload: &[u8]) {
         s.stats.update(frame, ts, hdr);
-        if !s.pts.contains(&hdr.pt) && s.pts.len() < 16 {
+        if s.pts.last() != Some(&hdr.pt) && !s.pts.contains(&hdr.pt) && s.pts.len() < 16 {
             s.pts.push(hdr.pt);
         }
         let is_event = s.telephone_event_pt == Some(hdr.pt)

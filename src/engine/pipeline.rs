@@ -4,7 +4,7 @@ use super::Config;
 use super::media::Media;
 use crate::capture::{Batch, CaptureError, FileInfo, MergedReader};
 use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, HostActivity, StreamKey, attach};
-use crate::decode::{Datagram, Decoded, Held, L4, Reassembler, decode_frame};
+use crate::decode::{Datagram, Decoded, Detached, Held, L4, Reassembler, decode_frame};
 use crate::sip::state::{SipPacket, SipState};
 use crate::sip::wire::{self, StreamFrame};
 use crate::types::{Anomaly, Endpoint, FiveTuple, FrameRef, Layer, Transport, Ts};
@@ -105,6 +105,11 @@ fn is_stun(p: &[u8]) -> bool {
     p.len() >= 20 && p[0] & 0xC0 == 0 && p.get(4..8) == Some(&[0x21, 0x12, 0xA4, 0x42][..])
 }
 
+/// A TLS or DTLS record header (content type 20–23, version 3.x or DTLS 254.x).
+fn looks_like_tls(p: &[u8]) -> bool {
+    p.len() >= 5 && (20..=23).contains(&p[0]) && (p[1] == 3 || p[1] == 254)
+}
+
 fn is_crlf_keepalive(p: &[u8]) -> bool {
     !p.is_empty() && p.len() <= 8 && p.iter().all(|&b| b == b'\r' || b == b'\n')
 }
@@ -123,6 +128,8 @@ struct State<'c> {
     tcp_sip_evicted: u64,
     hosts: HashMap<Endpoint, HostAcc, RandomState>,
     hosts_untracked: u64,
+    /// `SIPSCOPE_TRACE_FRAMES=1`: print each classified frame to stderr (debugging aid).
+    trace: bool,
 }
 
 impl<'c> State<'c> {
@@ -141,6 +148,7 @@ impl<'c> State<'c> {
             tcp_sip_evicted: 0,
             hosts: HashMap::default(),
             hosts_untracked: 0,
+            trace: std::env::var_os("SIPSCOPE_TRACE_FRAMES").is_some(),
         }
     }
 
@@ -267,12 +275,28 @@ impl<'c> State<'c> {
 
     fn datagram(&mut self, d: &Datagram<'_>) -> Class {
         let t = &d.tuple;
-        if self.cfg.tls_ports.contains(&t.src.port) || self.cfg.tls_ports.contains(&t.dst.port) {
-            return Class::Encrypted;
-        }
+        let tls_port =
+            self.cfg.tls_ports.contains(&t.src.port) || self.cfg.tls_ports.contains(&t.dst.port);
         match t.transport {
-            Transport::Tcp => self.tcp(d),
-            _ => self.udp(d),
+            Transport::Tcp => {
+                let c = self.tcp(d);
+                // A TLS port carrying plain SIP is analysed; anything else there is encrypted.
+                if tls_port && c == Class::OtherTcp {
+                    Class::Encrypted
+                } else {
+                    c
+                }
+            }
+            _ => {
+                if tls_port
+                    && !d.payload.is_empty()
+                    && !wire::looks_like_sip(d.payload)
+                    && looks_like_tls(d.payload)
+                {
+                    return Class::Encrypted;
+                }
+                self.udp(d)
+            }
         }
     }
 
@@ -281,20 +305,33 @@ impl<'c> State<'c> {
         let t = &d.tuple;
         let first = p.first().copied().unwrap_or(0);
         if first >> 6 == 2 {
-            // RTP/RTCP version 2. SDP-announced endpoints first (as Wireshark's conversations).
-            let ann = self.media.lookup(&t.src, &t.dst).cloned();
-            let pt = p.get(1).map(|b| b & 0x7f).unwrap_or(0);
+            // RTP/RTCP version 2. A packet of a stream we already track is the hot path:
+            // one lookup. New flows: SDP-announced endpoints first (as Wireshark's
+            // conversations), then the heuristic.
             let rtcp_pt = p.get(1).is_some_and(|b| (192..=223).contains(b));
-            if let Some(a) = &ann {
-                if a.rtcp || rtcp_pt {
-                    return self.rtcp(d);
+            let hdr = if rtcp_pt {
+                None
+            } else {
+                crate::rtp::parse_rtp_lenient(p)
+            };
+            if let Some(h) = &hdr
+                && self.media.update_known(d.frame, d.ts, t.src, t.dst, h, p)
+            {
+                return Class::Rtp;
+            }
+            match self.media.announced_rtcp(&t.src, &t.dst) {
+                Some(true) => return self.rtcp(d),
+                Some(false) => {
+                    if rtcp_pt {
+                        return self.rtcp(d);
+                    }
+                    if let Some(h) = &hdr {
+                        self.media.create(d.frame, d.ts, t.src, t.dst, h, p, true);
+                        return Class::Rtp;
+                    }
+                    return Class::OtherUdp;
                 }
-                if let Some(h) = crate::rtp::parse_rtp(p) {
-                    self.media.rtp(d.frame, d.ts, t.src, t.dst, &h, p, Some(a));
-                    return Class::Rtp;
-                }
-                let _ = pt;
-                return Class::OtherUdp;
+                None => {}
             }
             if self.cfg.heuristic_rtp && !port_claimed(t.src.port) && !port_claimed(t.dst.port) {
                 if crate::rtp::looks_like_rtcp(p) {
@@ -303,7 +340,7 @@ impl<'c> State<'c> {
                 if crate::rtp::looks_like_rtp(p)
                     && let Some(h) = crate::rtp::parse_rtp(p)
                 {
-                    self.media.rtp(d.frame, d.ts, t.src, t.dst, &h, p, None);
+                    self.media.create(d.frame, d.ts, t.src, t.dst, &h, p, false);
                     return Class::Rtp;
                 }
             }
@@ -487,7 +524,7 @@ struct Pipeline<'c> {
 }
 
 impl Pipeline<'_> {
-    fn frame(&mut self, id: FrameRef, ts: Ts, link: u32, data: &[u8]) {
+    fn frame(&mut self, id: FrameRef, ts: Ts, decoded: Decoded<'_>) {
         self.st.acc.frames += 1;
         if self.st.first_ts.is_none() {
             self.st.first_ts = Some(ts);
@@ -502,7 +539,6 @@ impl Pipeline<'_> {
             self.st.sip.expire(ts);
             self.st.media.expire(ts, self.st.cfg.stream_idle_timeout_ms);
         }
-        let decoded = decode_frame(link, data);
         match decoded {
             Decoded::NonIp { .. } => {
                 self.st.acc.non_ip += 1;
@@ -553,7 +589,12 @@ impl Pipeline<'_> {
             st.acc.ip_fragment_incomplete = st.acc.ip_fragment_incomplete.saturating_sub(earlier);
         }
         match (classes.first(), held) {
-            (Some(c), _) => st.count(*c),
+            (Some(c), _) => {
+                if st.trace {
+                    eprintln!("frame {id}: {c:?}");
+                }
+                st.count(*c)
+            }
             (None, Some(Held::FragmentPending)) => st.acc.ip_fragment_incomplete += 1,
             (None, Some(Held::TcpControl)) => st.acc.tcp_control += 1,
             (None, Some(Held::TcpRetransmission)) => st.acc.tcp_retransmission += 1,
@@ -587,25 +628,60 @@ pub fn analyze_paths(
         st: State::new(cfg),
     };
     let batch_frames = cfg.batch_frames.max(1);
+    let threads = match cfg.threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        n => n,
+    };
 
-    // The reader runs on its own thread; batches are recycled through a return channel.
-    let (full_tx, full_rx) = crossbeam_channel::bounded::<Batch>(4);
-    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Batch>(6);
+    if threads <= 1 {
+        // One thread: read, decode and analyse in turn.
+        let mut b = Batch::new();
+        loop {
+            b.clear();
+            let more = reader.next_batch(&mut b, batch_frames)?;
+            for f in b.iter() {
+                state.frame(f.id, f.ts, decode_frame(f.link, f.data));
+            }
+            if let Some(p) = progress {
+                p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
+                p.frames.store(state.st.acc.frames, Ordering::Relaxed);
+            }
+            if !more && b.is_empty() {
+                break;
+            }
+        }
+        let infos = reader.infos();
+        return Ok(build(state, infos));
+    }
+
+    // Two stages: the reader thread reads and decodes each batch (the stateless half), the
+    // calling thread owns all state. Batches and their decodes are recycled through a
+    // return channel, so the steady state allocates nothing.
+    type Work = (Batch, Vec<Detached>);
+    let (full_tx, full_rx) = crossbeam_channel::bounded::<Work>(4);
+    let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Work>(6);
     for _ in 0..5 {
-        let _ = empty_tx.send(Batch::new());
+        let _ = empty_tx.send((Batch::new(), Vec::new()));
     }
     let infos: Vec<FileInfo> = std::thread::scope(|scope| -> Result<Vec<FileInfo>, EngineError> {
         let reader_thread = scope.spawn(move || -> Result<Vec<FileInfo>, CaptureError> {
-            while let Ok(mut b) = empty_rx.recv() {
+            while let Ok((mut b, mut dec)) = empty_rx.recv() {
                 b.clear();
+                dec.clear();
                 let more = reader.next_batch(&mut b, batch_frames)?;
+                dec.extend(
+                    b.iter()
+                        .map(|f| decode_frame(f.link, f.data).detach(f.data)),
+                );
                 if let Some(p) = progress {
                     p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
                 }
                 if b.is_empty() && !more {
                     break;
                 }
-                if full_tx.send(b).is_err() {
+                if full_tx.send((b, dec)).is_err() {
                     break;
                 }
                 if !more {
@@ -615,14 +691,14 @@ pub fn analyze_paths(
             drop(full_tx);
             Ok(reader.infos())
         });
-        for batch in full_rx.iter() {
-            for f in batch.iter() {
-                state.frame(f.id, f.ts, f.link, f.data);
+        for (batch, dec) in full_rx.iter() {
+            for (f, d) in batch.iter().zip(dec.iter()) {
+                state.frame(f.id, f.ts, d.attach(f.data));
             }
             if let Some(p) = progress {
                 p.frames.store(state.st.acc.frames, Ordering::Relaxed);
             }
-            let _ = empty_tx.send(batch);
+            let _ = empty_tx.send((batch, dec));
         }
         drop(empty_tx);
         match reader_thread.join() {

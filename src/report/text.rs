@@ -81,8 +81,71 @@ fn stream_line(o: &mut String, i: usize, s: &StreamOut) {
     );
 }
 
-/// Render the text report.
+/// Report width in columns.
+const WIDTH: usize = 100;
+
+/// Word-wrap one line to [`WIDTH`] columns (counted in characters; ANSI colour codes do
+/// not count), continuation lines indented 4 more than the original.
+fn wrap_line(line: &str, out: &mut String) {
+    let visible = |s: &str| {
+        let mut n = 0;
+        let mut esc = false;
+        for c in s.chars() {
+            if esc {
+                esc = c != 'm';
+            } else if c == '\x1b' {
+                esc = true;
+            } else {
+                n += 1;
+            }
+        }
+        n
+    };
+    if visible(line) <= WIDTH {
+        out.push_str(line);
+        out.push('\n');
+        return;
+    }
+    let indent = line.len() - line.trim_start().len();
+    let pad = " ".repeat((indent + 4).min(40));
+    let mut cur = String::from(&line[..indent]);
+    let mut first = true;
+    for word in line.trim_start().split(' ') {
+        let cur_len = visible(&cur);
+        let start = if first { indent } else { pad.len() };
+        if cur_len > start && cur_len + 1 + visible(word) > WIDTH {
+            out.push_str(cur.trim_end());
+            out.push('\n');
+            cur = pad.clone();
+            first = false;
+        }
+        if visible(&cur) > (if first { indent } else { pad.len() }) {
+            cur.push(' ');
+        }
+        // A single word longer than the line is cut.
+        if visible(word) > WIDTH - pad.len() {
+            let w: String = word.chars().take(WIDTH - pad.len() - 1).collect();
+            cur.push_str(&w);
+            cur.push('…');
+        } else {
+            cur.push_str(word);
+        }
+    }
+    out.push_str(cur.trim_end());
+    out.push('\n');
+}
+
+/// Render the text report (every line fits [`WIDTH`] columns).
 pub fn render_text(r: &Report, color: bool) -> String {
+    let raw = render_unwrapped(r, color);
+    let mut out = String::with_capacity(raw.len() + 64);
+    for l in raw.lines() {
+        wrap_line(l, &mut out);
+    }
+    out
+}
+
+fn render_unwrapped(r: &Report, color: bool) -> String {
     let mut o = String::new();
     let c = &r.capture;
     let _ = writeln!(o, "== Capture ==");
@@ -305,23 +368,87 @@ pub fn render_text(r: &Report, color: bool) -> String {
     if r.findings.is_empty() {
         let _ = writeln!(o, "  none");
     }
-    for f in &r.findings {
-        let _ = writeln!(
-            o,
-            "  {} [{}] {}",
-            sev_label(f.severity, color),
-            f.rule,
-            clean(&f.summary)
-        );
-        for e in f.evidence.iter().take(8) {
-            let fr = e.frame.map(|f| format!("frame {f}")).unwrap_or_default();
-            let t = e.time.map(|t| format!(" @{t:.3}s")).unwrap_or_default();
-            let _ = writeln!(o, "      {fr}{t}: {}", trunc(&e.what, 80));
+    // Grouped by severity (worst first), then by rule; within a rule, by subject. The
+    // explanation and fix are printed once per rule; long lists are cut (JSON has all).
+    const PER_RULE: usize = 5;
+    for sev in [
+        crate::rules::Severity::Error,
+        crate::rules::Severity::Warning,
+        crate::rules::Severity::Info,
+    ] {
+        let mut rules_here: Vec<&'static str> = Vec::new();
+        for f in r.findings.iter().filter(|f| f.severity == sev) {
+            if !rules_here.contains(&f.rule) {
+                rules_here.push(f.rule);
+            }
         }
-        if f.evidence.len() > 8 {
-            let _ = writeln!(o, "      … {} more", f.evidence.len() - 8);
+        for rule in rules_here {
+            let list: Vec<_> = r
+                .findings
+                .iter()
+                .filter(|f| f.severity == sev && f.rule == rule)
+                .collect();
+            let title = crate::rules::registry()
+                .iter()
+                .find(|x| x.meta().id == rule)
+                .map(|x| x.meta().title)
+                .unwrap_or("");
+            let _ = writeln!(
+                o,
+                "  {} [{rule}] {title} ({})",
+                sev_label(sev, color),
+                list.len()
+            );
+            for f in list.iter().take(PER_RULE) {
+                let _ = writeln!(o, "    • {}", clean(&f.summary));
+                for e in f.evidence.iter().take(8) {
+                    let fr = e.frame.map(|f| format!("frame {f}")).unwrap_or_default();
+                    let t = e.time.map(|t| format!(" @{t:.3}s")).unwrap_or_default();
+                    let sep = if fr.is_empty() && t.is_empty() {
+                        ""
+                    } else {
+                        ": "
+                    };
+                    let _ = writeln!(o, "        {fr}{t}{sep}{}", trunc(&e.what, 400));
+                }
+                if f.evidence.len() > 8 {
+                    let _ = writeln!(o, "        … {} more", f.evidence.len() - 8);
+                }
+            }
+            if list.len() > PER_RULE {
+                let _ = writeln!(
+                    o,
+                    "    … and {} more (all of them in --format json)",
+                    list.len() - PER_RULE
+                );
+            }
+            if let Some(f) = list.first() {
+                let _ = writeln!(o, "    why: {}", f.explanation);
+                let _ = writeln!(o, "    fix: {}", f.remediation);
+            }
         }
-        let _ = writeln!(o, "      fix: {}", f.remediation);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lines_wrap_with_hanging_indent() {
+        let mut o = String::new();
+        let line = format!("  {}", "word ".repeat(40));
+        wrap_line(&line, &mut o);
+        let lines: Vec<&str> = o.lines().collect();
+        assert!(lines.len() >= 2);
+        assert!(lines.iter().all(|l| l.chars().count() <= WIDTH));
+        assert!(lines[1].starts_with("      word"));
+        let mut o = String::new();
+        wrap_line(&format!("  {}", "x".repeat(300)), &mut o);
+        assert!(o.lines().all(|l| l.chars().count() <= WIDTH), "{o}");
+        let mut o = String::new();
+        wrap_line("short", &mut o);
+        assert_eq!(o, "short\n");
+    }
 }

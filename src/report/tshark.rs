@@ -54,10 +54,10 @@ pub fn render_rtp_streams(r: &Report) -> String {
             s.packets,
             s.lost,
             s.lost_pct,
-            s.min_delta_ms,
+            s.min_delta_ms.unwrap_or(-1.0),
             s.mean_delta_ms,
             s.max_delta_ms,
-            s.min_jitter_ms,
+            s.min_jitter_ms.unwrap_or(-1.0),
             s.mean_jitter_ms,
             s.max_jitter_ms,
             if s.problems { "X" } else { "" }

@@ -95,6 +95,34 @@ pub fn parse_rtp(data: &[u8]) -> Option<RtpHeader> {
     })
 }
 
+/// Parse as Wireshark does on a conversation SDP set up: like [`parse_rtp`], but a padding
+/// count that overruns the payload leaves an empty payload instead of rejecting the packet
+/// (Wireshark flags it and still counts it in the stream).
+pub fn parse_rtp_lenient(data: &[u8]) -> Option<RtpHeader> {
+    if let Some(h) = parse_rtp(data) {
+        return Some(h);
+    }
+    let b0 = *data.first()?;
+    if data.len() < 12 || b0 >> 6 != 2 {
+        return None;
+    }
+    let payload_offset = header_end(data)?;
+    let b1 = *data.get(1)?;
+    Some(RtpHeader {
+        version: 2,
+        padding: b0 & 0x20 != 0,
+        extension: b0 & 0x10 != 0,
+        csrc_count: b0 & 0x0F,
+        marker: b1 & 0x80 != 0,
+        pt: b1 & 0x7F,
+        seq: be16(data, 2)?,
+        timestamp: be32(data, 4)?,
+        ssrc: be32(data, 8)?,
+        payload_offset,
+        payload_len: 0,
+    })
+}
+
 /// Would Wireshark's `rtp_udp` heuristic (`-o rtp.heuristic_rtp:TRUE`) take this UDP
 /// payload for RTP *and tap it as RTP*?
 ///
@@ -160,6 +188,20 @@ pub fn looks_like_rtcp_udp(data: &[u8], dst_port: u16) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lenient_parse_keeps_packets_whose_padding_overruns() {
+        // P bit, padding count 0xAA larger than the payload: strict rejects, lenient keeps.
+        let mut p = vec![
+            0xA0, 0x00, 0x00, 0x01, 0, 0, 0, 1, 0xAA, 0xAA, 0xAA, 0xAA, 1, 2, 0xAA,
+        ];
+        assert!(parse_rtp(&p).is_none());
+        let h = parse_rtp_lenient(&p).unwrap();
+        assert_eq!((h.ssrc, h.payload_len), (0xAAAA_AAAA, 0));
+        p[0] = 0x80;
+        assert_eq!(parse_rtp_lenient(&p), parse_rtp(&p));
+        assert!(parse_rtp_lenient(&p[..11]).is_none());
+    }
 
     fn pkt(b0: u8, b1: u8, extra: &[u8]) -> Vec<u8> {
         let mut v = vec![b0, b1, 0x12, 0x34, 0, 0, 0x01, 0x40, 0xDE, 0xAD, 0xBE, 0xEF];

@@ -22,5 +22,7 @@ pub mod stats;
 )]
 mod tshark_check;
 
-pub use header::{RtpHeader, looks_like_rtcp, looks_like_rtcp_udp, looks_like_rtp, parse_rtp};
+pub use header::{
+    RtpHeader, looks_like_rtcp, looks_like_rtcp_udp, looks_like_rtp, parse_rtp, parse_rtp_lenient,
+};
 pub use stats::{ExtendedTimestamp, StreamStats, StreamSummary};

@@ -402,8 +402,8 @@ impl StreamStats {
         let mut current_jitter = 0.0;
         if clock != 0 {
             self.set_flag(F_JITTER_VALID, true);
-            // Timestamp difference as i64 (both ≤ 2^33 in practice; saturate otherwise).
-            let ts_diff = (ext_ts as i128 - self.nominal_ts as i128) as f64;
+            // Timestamp difference (extended timestamps stay far below 2^63).
+            let ts_diff = (ext_ts as i64).wrapping_sub(self.nominal_ts as i64) as f64;
             let nominal = ts_diff / f64::from(clock / 1000);
             let diff = (delta - nominal).abs();
             current_jitter = (15.0 * self.jitter + diff) / 16.0;

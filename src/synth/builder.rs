@@ -517,7 +517,15 @@ mod tests {
                                 let ts = ((e.ts_high as u64) << 32) | e.ts_low as u64;
                                 epbs.push((e.if_id, ts, e.packet_data().to_vec(), e.options.len()));
                             }
-                            Block::InterfaceStatistics(_) => isb_seen = true,
+                            Block::InterfaceStatistics(st) => {
+                                // isb_ifdrop (code 5) = 5, isb_ifrecv (code 4) = 1 + 5
+                                let has = |code: u16, v: u64| {
+                                    st.options.iter().any(|o| {
+                                        o.code.0 == code && o.value() == &v.to_le_bytes()[..]
+                                    })
+                                };
+                                isb_seen = st.if_id == 1 && has(5, 5) && has(4, 6);
+                            }
                             _ => {}
                         }
                     }

@@ -6,7 +6,7 @@ use crate::rules::catalogue::rule;
 use crate::rules::{Evidence, Subject, finding};
 use crate::sip::state::MsgKind;
 
-rule!(
+rule! {
     Truncated {
         id: "capture.truncated",
         severity: Warning,
@@ -14,9 +14,7 @@ rule!(
         explanation: "The file was cut short (copied while still being written, disk full, or damaged). Everything after the cut is missing, so calls may look unanswered or streams stopped when the capture simply ended.",
         remediation: "Stop the capture cleanly before copying it (tcpdump flushes on SIGINT), or capture with rotation (-C/-G) and send complete files.",
         thresholds: "any truncation",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for f in &cx.analysis.capture.files {
             if let Some(t) = &f.truncated {
                 out.push(finding(
@@ -35,9 +33,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     SnaplenCut {
         id: "capture.snaplen-cut",
         severity: Warning,
@@ -45,9 +43,7 @@ rule!(
         explanation: "The capture kept only the first bytes of some packets. SIP bodies (SDP) and long headers may be missing, which hides codecs, media addresses and Content-Length problems.",
         remediation: "Capture full packets: tcpdump -s 0 (the default in current versions), or a snaplen of at least 65535.",
         thresholds: "any frame with captured length < original length",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for f in &cx.analysis.capture.files {
             if f.snaplen_cut_frames > 0 {
                 out.push(finding(
@@ -69,9 +65,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     Drops {
         id: "capture.drops",
         severity: Warning,
@@ -79,9 +75,7 @@ rule!(
         explanation: "The capture tool reported (pcapng interface statistics) that packets were dropped before they were written. Loss and missing messages may be capture artefacts, not network problems.",
         remediation: "Capture with a larger buffer (tcpdump -B), a capture filter limited to SIP and RTP, or on a less loaded host.",
         thresholds: "isb_ifdrop > 0",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for f in &cx.analysis.capture.files {
             if let Some(d) = f.interface_drops.filter(|d| *d > 0) {
                 out.push(finding(
@@ -100,9 +94,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     OneSided {
         id: "capture.one-sided",
         severity: Info,
@@ -110,9 +104,7 @@ rule!(
         explanation: "Every SIP message of this call travels in one direction. Either the far end never answered, or the capture point sees only one direction (asymmetric routing, a mirror port configured for one direction).",
         remediation: "If the far end did answer, capture where both directions pass (both mirror directions, or on the PBX itself).",
         thresholds: "a call with at least 2 messages, all from the same side",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let m = &c.sip.messages;
             if m.len() < 2 {
@@ -137,9 +129,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     LimitsHit {
         id: "capture.limits-hit",
         severity: Warning,
@@ -147,9 +139,7 @@ rule!(
         explanation: "sipscope keeps bounded state so hostile or huge captures cannot exhaust memory. A table filled up (a flood, a scan, or a very busy link) and its oldest idle entries were finalised early, so some calls or streams may be split or incomplete.",
         remediation: "Look for floods or scans in the findings; split the capture by time or filter it (e.g. by host) to analyse the legitimate traffic in full.",
         thresholds: "engine caps: see docs/robustness.md",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for (table, n) in &cx.analysis.capture.limits_hit {
             out.push(finding(
                 meta,
@@ -163,9 +153,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     EncryptedSignalling {
         id: "capture.encrypted-signalling",
         severity: Info,
@@ -173,9 +163,7 @@ rule!(
         explanation: "Frames on the SIP-over-TLS port were counted but not decoded: calls carried over TLS are invisible to this analysis.",
         remediation: "Capture on the PBX where the traffic is in clear, or export the TLS session keys and decrypt with Wireshark before analysing.",
         thresholds: "any frame on a TLS port (default 5061)",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let n = cx.analysis.capture.accounting.encrypted;
         if n > 0 {
             out.push(finding(
@@ -190,9 +178,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Duplicates {
         id: "capture.duplicates",
         severity: Info,
@@ -200,9 +188,7 @@ rule!(
         explanation: "Many RTP packets appear twice with the same sequence number. That is typical of a SPAN port mirroring both ingress and egress, not of the network: loss figures come out negative.",
         remediation: "Mirror one direction per port, or deduplicate the capture (editcap -d) before analysing.",
         thresholds: "≥ 20 % of a stream's packets are duplicates, stream ≥ 50 packets",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let dup: Vec<_> = cx
             .analysis
             .streams
@@ -236,4 +222,4 @@ rule!(
             ));
         }
     }
-);
+}

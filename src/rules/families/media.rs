@@ -38,7 +38,7 @@ fn held(sdp: &Sdp) -> bool {
         .is_some_and(|m| sdp.media_direction(m) != Direction::SendRecv)
 }
 
-rule!(
+rule! {
     OneWay {
         id: "media.one-way",
         severity: Error,
@@ -46,9 +46,7 @@ rule!(
         explanation: "The call was answered and RTP flowed in one direction, never in the other: one party hears nothing. The cause is usually NAT (a private address in SDP, media sent to an unroutable address, no latching), a firewall blocking the provider's RTP range, or a SIP ALG; a call put on hold legitimately sends one way.",
         remediation: "Follow the cause named in the evidence: fix the private SDP address (public address/STUN), enable latching on the far end, open the RTP port range in the firewall, disable SIP ALG.",
         thresholds: "answered call ≥ 2 s, streams in one direction only, not on hold",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let Some(d) = talked(c) else { continue };
             let ss = streams(cx, c);
@@ -115,9 +113,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     NoMedia {
         id: "media.none",
         severity: Error,
@@ -125,9 +123,7 @@ rule!(
         explanation: "The call was answered and lasted, the SDP negotiated audio, but no RTP was captured in either direction: both parties hear silence — or the capture point does not see the media path (media relayed elsewhere).",
         remediation: "Check that the capture sees the media path; then firewall rules for the RTP port range and the addresses in the SDP.",
         thresholds: "answered call ≥ 2 s with audio in SDP and no stream",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let Some(d) = talked(c) else { continue };
             if !c.streams.is_empty() || !refs(c).any(|r| audio_sdp(&r.sdp)) {
@@ -136,11 +132,10 @@ rule!(
             let mut ev = Vec::new();
             for r in refs(c).take(2) {
                 if let Some(m) = r.sdp.audio() {
-                    ev.push(
-                        cx.ev(
-                            r.frame,
-                            r.ts,
-                            format!(
+                    ev.push(cx.ev(
+                        r.frame,
+                        r.ts,
+                        format!(
                                 "SDP in {}: {} ({})",
                                 r.carried_in,
                                 m.line,
@@ -149,8 +144,7 @@ rule!(
                                     .map(|x| x.line.clone())
                                     .unwrap_or_default()
                             ),
-                        ),
-                    );
+                    ));
                 }
             }
             ev.push(Evidence {
@@ -169,9 +163,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Stopped {
         id: "media.stopped",
         severity: Warning,
@@ -179,9 +173,7 @@ rule!(
         explanation: "RTP paused longer than an RTP timeout in the middle of the call. Users hear silence; PBXs with rtptimeout hang up. Causes: network outage, a NAT/firewall dropping the flow, the far end stopping media (e.g. hold without signalling).",
         remediation: "Look at what happened at the time of the gap (re-INVITE? network event?); check the path for outages.",
         thresholds: "rtp_timeout_s (5 s) without a packet in a stream of a call",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if s.call.is_none() || s.stats.max_gap_ms < cx.thresholds.rtp_timeout_s * 1000.0 {
                 continue;
@@ -211,9 +203,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Orphan {
         id: "media.orphan",
         severity: Info,
@@ -221,9 +213,7 @@ rule!(
         explanation: "These RTP streams belong to no call in the capture: the signalling was not captured (started before the capture, other interface, encrypted), or something sends media nobody negotiated.",
         remediation: "Start the capture before the call, capture signalling and media on the same point, or check for unwanted media sources.",
         thresholds: "a stream with at least 10 packets attached to no call",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let orphans: Vec<&Stream> = cx
             .analysis
             .streams
@@ -259,7 +249,7 @@ rule!(
             ev,
         ));
     }
-);
+}
 
 fn pts(sdp: &Sdp) -> Vec<(u8, String)> {
     sdp.audio()
@@ -282,7 +272,7 @@ fn is_aux(name: &str) -> bool {
     n == "telephone-event" || n == "cn" || n == "red" || n == "comfort-noise"
 }
 
-rule!(
+rule! {
     CodecMismatch {
         id: "media.codec-mismatch",
         severity: Error,
@@ -290,9 +280,7 @@ rule!(
         explanation: "The two sides have no codec in common (the call is refused with 488/415/606), or RTP carries a payload type that offer/answer never negotiated, which the receiver cannot decode.",
         remediation: "Align the codec lists (the provider usually accepts G.711 A-law/µ-law); make sure the sender uses only negotiated payload types.",
         thresholds: "final 488/415/606; or answer without a common codec; or RTP payload type outside offer ∪ answer",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
             if let Some(code) = s.final_code.filter(|c| matches!(c, 488 | 415 | 606)) {
@@ -379,13 +367,13 @@ rule!(
             }
         }
     }
-);
+}
 
 fn has_te(sdp: &Sdp) -> bool {
     sdp.audio().and_then(|m| m.telephone_event_pt()).is_some()
 }
 
-rule!(
+rule! {
     DtmfMismatch {
         id: "media.dtmf-mismatch",
         severity: Warning,
@@ -393,9 +381,7 @@ rule!(
         explanation: "One side offers RFC 2833/4733 telephone-event and the other does not, or digits travel as SIP INFO. Digits then get lost or doubled: IVRs and voicemail PINs stop working.",
         remediation: "Use RFC 2833 telephone-event on both sides (most trunks accept only that); disable SIP INFO and in-band DTMF.",
         thresholds: "telephone-event in offer xor answer; any INFO with a DTMF body",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             for ex in &c.sip.sdp {
                 let Some(ans) = &ex.answer else { continue };
@@ -446,9 +432,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     HoldNotResumed {
         id: "media.hold-not-resumed",
         severity: Info,
@@ -456,9 +442,7 @@ rule!(
         explanation: "A re-INVITE/UPDATE put the call on hold (sendonly/inactive or c=0.0.0.0) and no later offer brought it back to sendrecv before the call ended: if users complain about silence, this is why.",
         remediation: "Check the phone or PBX that sent the hold (transfer attempts often leave calls held).",
         thresholds: "last SDP offer of the call is sendonly/recvonly/inactive",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             if c.sip.sdp.len() < 2 {
                 continue;
@@ -489,9 +473,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     SsrcChange {
         id: "media.ssrc-change",
         severity: Info,
@@ -499,9 +483,7 @@ rule!(
         explanation: "The same 5-tuple started sending a new SSRC mid-call (a transfer, a media server switching source, a restart). Receivers that lock onto the first SSRC drop the new one: silence after a transfer.",
         remediation: "Make the receiver accept SSRC changes (e.g. Asterisk/PJSIP rtp_keepalive/strict RTP settings), or have the sender keep its SSRC.",
         thresholds: "two streams of one call with the same source and destination and different SSRC",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let ss = streams(cx, c);
             for (i, a) in ss.iter().enumerate() {
@@ -535,4 +517,4 @@ rule!(
             }
         }
     }
-);
+}

@@ -25,7 +25,7 @@ fn ip_of(host: &str) -> Option<IpAddr> {
         .ok()
 }
 
-rule!(
+rule! {
     PrivateSdp {
         id: "nat.private-sdp",
         severity: Warning,
@@ -33,9 +33,7 @@ rule!(
         explanation: "The SDP announces a private (RFC 1918/6598) or link-local media address, but the packet left from a public address: a NAT is in between and nothing fixed the SDP. The far end will send its audio to an address it cannot reach (one-way audio), unless it latches onto the observed source. Some providers reject such SDP outright (488 Private IP Address).",
         remediation: "Configure the phone/PBX with its public address (externip/external_media_address) or STUN, or let the provider do media latching (comedia); disable SIP ALG if it half-rewrites.",
         thresholds: "c= or o= address unroutable, packet source routable",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             for r in refs(c) {
                 if is_unroutable(&r.src.ip) {
@@ -70,9 +68,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     PrivateContact {
         id: "nat.private-contact",
         severity: Warning,
@@ -80,9 +78,7 @@ rule!(
         explanation: "A request left a NAT with a private address in Contact and Via and without the rport parameter, so responses and later requests are routed to an address nobody can reach, unless the server applies its own NAT handling (received/rport, force_rport).",
         remediation: "Enable rport/NAT traversal on the UA (or STUN/outbound proxy), or configure the server to treat the peer as NATed (nat=force_rport,comedia).",
         thresholds: "Contact host unroutable, packet source routable, top Via without rport",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let hit = c.sip.messages.iter().find(|m| {
                 matches!(m.kind, MsgKind::Request { .. })
@@ -116,7 +112,7 @@ rule!(
             }
         }
     }
-);
+}
 
 /// The endpoints the side that sends `s` announced (it is the side whose SDP did *not*
 /// name `s.dst`), with the SDP line that says so.
@@ -133,7 +129,7 @@ fn sender_announced<'a>(c: &'a Call, s: &Stream) -> Vec<(Endpoint, &'a SdpRef)> 
         .collect()
 }
 
-rule!(
+rule! {
     MediaPortTranslated {
         id: "nat.media-port-translated",
         severity: Info,
@@ -141,9 +137,7 @@ rule!(
         explanation: "The sender announced one address and port for its media but its RTP comes from another: a NAT translated it. A far end that sends back to the announced address instead of the observed source (no latching) produces one-way audio.",
         remediation: "Make sure the far end uses symmetric RTP / latching (comedia), or give the phone its public address and a forwarded RTP port range.",
         thresholds: "stream source ≠ every endpoint its sender's SDP announced",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             for &si in &c.streams {
                 let Some(s) = cx.analysis.streams.get(si) else {
@@ -178,21 +172,26 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     MediaToUnroutable {
         id: "nat.media-to-unroutable",
         severity: Error,
         title: "Media sent from a public host to a private address",
         explanation: "RTP leaves a public address toward a private (unroutable) one — the address the other side's SDP announced from behind its NAT. Those packets go nowhere: that side hears nothing.",
         remediation: "Enable media latching/comedia on the public side (send to where RTP comes from), or fix the NATed side's SDP (public address, STUN, no half-working SIP ALG).",
-        thresholds: "stream destination unroutable, source routable",
-    } | cx,
-    out,
-    meta | {
+        thresholds: "stream destination unroutable, source routable, and the private host never seen sending (else the capture is on its side of the NAT)",
+    } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if !is_unroutable(&s.dst.ip) || is_unroutable(&s.src.ip) || s.stats.packets < 3 {
+                continue;
+            }
+            // If the private host itself shows up as a sender, the capture is on its side of
+            // the NAT, where these packets do arrive (normal on the LAN side).
+            let visible = cx.analysis.streams.iter().any(|o| o.src.ip == s.dst.ip)
+                || cx.analysis.hosts.iter().any(|h| h.endpoint.ip == s.dst.ip);
+            if visible {
                 continue;
             }
             let mut ev = vec![cx.ev(
@@ -221,9 +220,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     EarlyMediaLost {
         id: "nat.early-media-lost",
         severity: Warning,
@@ -231,9 +230,7 @@ rule!(
         explanation: "The far end first sent media to the address the SDP announced and switched to the NATed phone's real address only after the phone's own RTP arrived (latching). Everything sent before the switch was lost: the first part of the call is missing for the customer.",
         remediation: "Give the phone its public address in SDP (STUN, externip), or make the phone send RTP at once (no late media start), or forward its RTP ports.",
         thresholds: "same source and SSRC sent to two destinations, the first one the announced address",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let st = &cx.analysis.streams;
         for (i, a) in st.iter().enumerate() {
             for b in st.iter().skip(i + 1) {
@@ -255,9 +252,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     BindingChurn {
         id: "nat.binding-churn",
         severity: Warning,
@@ -265,9 +262,7 @@ rule!(
         explanation: "The same registration arrives from a different public port (or address) each time: the NAT forgot the previous mapping and made a new one, so for a while the registrar's record pointed to a dead mapping. Expect missed incoming calls.",
         remediation: "Keep the binding alive: keepalives every 20–170 s, or a registration expiry below the NAT timeout; check for double NAT or a NAT table that overflows.",
         thresholds: "≥ 2 different source endpoints for one AOR+contact",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for r in &cx.analysis.registrations {
             let mut seen: Vec<&crate::sip::state::RegAttempt> = Vec::new();
             for a in &r.attempts {
@@ -302,9 +297,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     AlgRewriteInconsistent {
         id: "alg.rewrite-inconsistent",
         severity: Warning,
@@ -312,9 +307,7 @@ rule!(
         explanation: "Parts of the same message disagree in a way only an in-flight rewrite produces: the SDP c= address was changed but o= left private (or the reverse), Contact was rewritten but Via not, or Content-Length no longer matches the body. Router SIP ALGs do this and often break calls.",
         remediation: "Disable the SIP ALG (\"SIP helper\", \"SIP passthrough\") on the router and fix NAT on the phone instead (STUN, rport, public address).",
         thresholds: "c=/o= routability differs; Contact public while top Via private (or the reverse); Content-Length mismatch",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let mut ev = Vec::new();
             let mut what = Vec::new();
@@ -375,4 +368,4 @@ rule!(
             }
         }
     }
-);
+}

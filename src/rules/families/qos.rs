@@ -4,7 +4,7 @@ use super::stream_subject;
 use crate::rules::catalogue::rule;
 use crate::rules::{Evidence, finding};
 
-rule!(
+rule! {
     Loss {
         id: "qos.loss",
         severity: Warning,
@@ -12,9 +12,7 @@ rule!(
         explanation: "RTP packets of this stream never arrived (sequence numbers missing). Above about 1 % G.711 without concealment sounds choppy; above 5 % speech becomes hard to follow.",
         remediation: "Find where the loss happens (capture closer to the sender), check link saturation, Wi-Fi, QoS marking of RTP.",
         thresholds: "loss_pct (1 %) on streams with ≥ 50 packets",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if s.stats.packets < 50 || s.stats.lost_pct <= cx.thresholds.loss_pct {
                 continue;
@@ -37,9 +35,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Jitter {
         id: "qos.jitter",
         severity: Warning,
@@ -47,9 +45,7 @@ rule!(
         explanation: "Packets arrive with irregular spacing. Beyond what the receiver's jitter buffer absorbs, late packets are discarded and speech breaks up.",
         remediation: "Prioritise RTP (DSCP EF), avoid congested or wireless links, increase the jitter buffer.",
         thresholds: "jitter_ms (30 ms) max RFC 3550 jitter",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if !s.stats.jitter_valid || s.stats.max_jitter_ms <= cx.thresholds.jitter_ms {
                 continue;
@@ -69,9 +65,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Mos {
         id: "qos.mos",
         severity: Warning,
@@ -79,9 +75,7 @@ rule!(
         explanation: "The E-model (ITU-T G.107) estimate from codec, loss, jitter and delay predicts poor perceived quality. The inputs are in the evidence so you can see which one drags it down.",
         remediation: "Address the dominant impairment: loss (network), jitter (QoS), or a low-bit-rate codec.",
         thresholds: "mos (3.6)",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for s in &cx.analysis.streams {
             let Some(m) = &s.mos else { continue };
             if s.stats.packets < 50 || m.mos >= cx.thresholds.mos {
@@ -114,9 +108,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     RtcpReported {
         id: "qos.rtcp-reported",
         severity: Warning,
@@ -124,9 +118,7 @@ rule!(
         explanation: "RTCP receiver reports from the other side say it lost packets, or the round-trip time computed from LSR/DLSR is high: quality is bad where the media arrives, even if this capture point sees clean media.",
         remediation: "Capture at the far end or along the path; check the downstream link's loss and latency.",
         thresholds: "rtcp_fraction_lost (5 %) or rtt_ms (400 ms)",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for s in &cx.analysis.streams {
             let Some(r) = &s.rtcp else { continue };
             let fl = r.max_fraction_lost.unwrap_or(0.0);
@@ -155,9 +147,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     BurstLoss {
         id: "qos.burst-loss",
         severity: Warning,
@@ -165,9 +157,7 @@ rule!(
         explanation: "Several consecutive packets went missing at once: a short outage (Wi-Fi roaming, route change, buffer overflow) that users hear as a dropout, worse than the same loss spread out.",
         remediation: "Look at the network at the time of the burst; check Wi-Fi and links for short outages.",
         thresholds: "burst_packets (5) consecutive losses",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if s.stats.max_burst < cx.thresholds.burst_packets {
                 continue;
@@ -190,4 +180,4 @@ rule!(
             ));
         }
     }
-);
+}

@@ -5,7 +5,7 @@ use super::{call_subject, fmt_s};
 use crate::correlate::HostActivity;
 use crate::rules::catalogue::rule;
 use crate::rules::{Evidence, Subject, finding};
-use crate::sip::state::{RegAttempt, RegState, Registration};
+use crate::sip::state::{RegAttempt, Registration};
 use crate::sip::wire::{Method, uri_host_port};
 use crate::types::{Endpoint, Ts, is_unroutable};
 use std::net::IpAddr;
@@ -70,7 +70,7 @@ fn response_line(at: &RegAttempt) -> Option<(crate::types::FrameRef, Ts, String)
     })
 }
 
-rule!(
+rule! {
     Failed {
         id: "reg.failed",
         severity: Error,
@@ -78,55 +78,48 @@ rule!(
         explanation: "A 401/407 challenge is the normal first step; the UA answers it with credentials. Here the answer with credentials was still refused (401/403/404), or the registrar kept challenging: wrong password or username, disabled account, or the number is registered elsewhere. Without registration the UA gets no incoming calls.",
         remediation: "Check username, password and realm on the UA against the account; read the reason phrase (e.g. 403 Wrong Guess, User Disabled, Conflict).",
         thresholds: "a REGISTER with credentials answered 401/403/404/407, or ≥ 3 challenges in a row",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for r in &cx.analysis.registrations {
-            let refused: Vec<&RegAttempt> = r
-                .attempts
-                .iter()
-                .filter(|a| {
-                    a.credentials.is_some()
-                        && a.response
-                            .as_ref()
-                            .is_some_and(|x| matches!(x.code, 401 | 403 | 404 | 407))
-                })
-                .collect();
-            let failed_state = r.state == RegState::Failed;
-            if refused.is_empty() && !failed_state {
+            // The outcome is the last answered attempt: a challenge answered and then
+            // accepted (even after a stale-nonce round) is a normal registration.
+            let Some(last) = r.attempts.iter().rev().find(|a| a.response.is_some()) else { continue };
+            let Some(resp) = last.response.as_ref() else { continue };
+            let challenge = matches!(resp.code, 401 | 407);
+            let failed = resp.code >= 400 && (!challenge || last.credentials.is_some());
+            if !failed || resp.challenge.as_ref().is_some_and(|c| c.stale) {
                 continue;
             }
+            // The trailing run of refusals, for evidence.
+            let run: Vec<&RegAttempt> = r
+                .attempts
+                .iter()
+                .rev()
+                .take_while(|a| a.response.as_ref().is_none_or(|x| x.code >= 400))
+                .filter(|a| a.response.is_some())
+                .collect();
             let mut ev = Vec::new();
-            for a in refused.iter().take(3) {
+            for a in run.iter().rev().take(4) {
                 ev.push(cx.ev(a.frame, a.ts, attempt_line(a)));
                 if let Some((f, t, l)) = response_line(a) {
                     ev.push(cx.ev(f, t, l));
                 }
             }
-            if ev.is_empty()
-                && let Some(a) = r.attempts.last()
-            {
-                ev.push(cx.ev(a.frame, a.ts, attempt_line(a)));
-                if let Some((f, t, l)) = response_line(a) {
-                    ev.push(cx.ev(f, t, l));
-                }
-            }
-            let last = r.attempts.iter().rev().find_map(|a| a.response.as_ref());
+            let with_creds = run.iter().filter(|a| a.credentials.is_some()).count();
             out.push(finding(
-            meta,
-            reg_subject(r),
-            format!(
-                "registration of {} refused: {} attempts, {} refused after credentials, last answer {}",
-                r.aor,
-                r.attempts.len(),
-                refused.len(),
-                last.map(|x| format!("{} {}", x.code, x.reason)).unwrap_or_else(|| "none".into())
-            ),
-            ev,
-        ));
+                meta,
+                reg_subject(r),
+                format!(
+                    "registration of {} refused: {} {} ({} refused attempts in a row, {with_creds} with credentials)",
+                    r.aor,
+                    resp.code,
+                    resp.reason,
+                    run.len()
+                ),
+                ev,
+            ));
         }
     }
-);
+}
 
 /// The last successful attempt and its granted expiry.
 fn last_ok(r: &Registration) -> Option<(&RegAttempt, u32)> {
@@ -140,7 +133,7 @@ fn last_ok(r: &Registration) -> Option<(&RegAttempt, u32)> {
     })
 }
 
-rule!(
+rule! {
     ExpiryExceedsNat {
         id: "reg.expiry-exceeds-nat",
         severity: Warning,
@@ -148,9 +141,7 @@ rule!(
         explanation: "The phone sits behind NAT (its Contact is not the address it sends from) and re-registers only every N seconds, with nothing in between to keep the router's UDP mapping alive. Once the mapping is gone, the provider's INVITEs are dropped by the router: incoming calls fail while outgoing calls still work.",
         remediation: "Enable keepalives on the phone (CRLF/OPTIONS every 20–170 s), or lower the registration expiry below the router's UDP timeout (never below 60 s); disable SIP ALG.",
         thresholds: "granted expiry > nat_timeout_s (120 s), NATed contact, and a silence from the UA > nat_timeout_s or no keepalive seen",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let nat = cx.thresholds.nat_timeout_s;
         let end = cx.analysis.capture.last_ts.unwrap_or_default();
         for r in &cx.analysis.registrations {
@@ -204,9 +195,9 @@ rule!(
         ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     IntervalTooShort {
         id: "reg.interval-too-short",
         severity: Warning,
@@ -214,9 +205,7 @@ rule!(
         explanation: "Registrations shorter than a minute load the registrar for nothing, and many providers refuse them with 423 Interval Too Brief (giving a Min-Expires). A UA that ignores the 423 never registers.",
         remediation: "Set the registration expiry to at least 60 s (and to the registrar's Min-Expires); use keepalives rather than very short registrations to hold the NAT binding.",
         thresholds: "requested or granted expiry < min_register_s (60 s), or any 423",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let min = cx.thresholds.min_register_s;
         for r in &cx.analysis.registrations {
             let bad = r.attempts.iter().find(|a| {
@@ -257,9 +246,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Lapsed {
         id: "reg.lapsed",
         severity: Warning,
@@ -267,9 +256,7 @@ rule!(
         explanation: "The binding was granted for N seconds and the capture goes on past that time, but the UA never refreshed it: from then on the registrar has no address for it and incoming calls fail.",
         remediation: "Check why the UA stopped re-registering (crashed, lost network, DNS failure) and its re-registration timer.",
         thresholds: "capture continues past the granted expiry with no later REGISTER for the binding",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let end = cx.analysis.capture.last_ts.unwrap_or_default();
         for r in &cx.analysis.registrations {
             let Some((a, exp)) = last_ok(r) else { continue };
@@ -299,7 +286,7 @@ rule!(
             ));
         }
     }
-);
+}
 
 /// Timestamps of SIP messages sent from `ep` (all calls, registrations, OOD), sorted.
 fn sent_from(cx: &crate::rules::Ctx<'_>, ep: &Endpoint) -> Vec<Ts> {
@@ -328,7 +315,7 @@ fn sent_from(cx: &crate::rules::Ctx<'_>, ep: &Endpoint) -> Vec<Ts> {
     v
 }
 
-rule!(
+rule! {
     BindingExpiredInboundLost {
         id: "reg.binding-expired-inbound-lost",
         severity: Error,
@@ -336,9 +323,7 @@ rule!(
         explanation: "An INVITE was sent to a registered phone's public address and got no answer, after the phone had been silent longer than a NAT binding lasts. The router had forgotten the mapping and dropped the INVITE: the classic \"incoming calls stop working a few minutes after the phone registers, outgoing calls work\".",
         remediation: "Enable keepalives on the phone (every 20–170 s), or lower the registration expiry below the router's UDP timeout (not below 60 s), or forward the SIP port on the router; disable SIP ALG.",
         thresholds: "INVITE to a registered contact's source address, no response, UA silent > nat_timeout_s (120 s) before it",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let nat = cx.thresholds.nat_timeout_s;
         for c in &cx.analysis.calls {
             let Some(inv) = c
@@ -416,9 +401,9 @@ rule!(
         ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     KeepaliveMissing {
         id: "keepalive.missing",
         severity: Warning,
@@ -426,9 +411,7 @@ rule!(
         explanation: "Between two packets from this UA there was a silence longer than the router keeps a UDP mapping. Anything sent to it in that window (INVITE, NOTIFY) is dropped by the router.",
         remediation: "Enable SIP keepalives (CRLF or OPTIONS) every 20–170 s on the UA, or shorten the registration interval.",
         thresholds: "a registered UA behind NAT silent > nat_timeout_s (120 s)",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let nat = cx.thresholds.nat_timeout_s;
         for r in &cx.analysis.registrations {
             let Some(a) = r.attempts.iter().find(|a| natted(r, a)) else {
@@ -451,9 +434,9 @@ rule!(
         ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     OptionsUnanswered {
         id: "keepalive.options-unanswered",
         severity: Warning,
@@ -461,9 +444,7 @@ rule!(
         explanation: "Trunks and PBXs probe each other with OPTIONS and expect 200 OK every time. Unanswered OPTIONS mark the peer as down (calls stop being routed to it) and suggest a firewall or routing problem toward it.",
         remediation: "Make sure the peer answers OPTIONS (qualify) and that its answers can come back (firewall, NAT).",
         thresholds: "OPTIONS without any response",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let mut by_dst: std::collections::BTreeMap<String, Vec<&crate::sip::state::OutOfDialog>> =
             Default::default();
         for o in cx
@@ -502,9 +483,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     KeepaliveInterval {
         id: "keepalive.interval",
         severity: Info,
@@ -512,9 +493,7 @@ rule!(
         explanation: "Keepalives more often than every 20 s waste traffic at scale; less often than every 170 s risk the router forgetting the mapping in between.",
         remediation: "Set the UA's keepalive interval between 20 and 170 s (below the router's UDP timeout).",
         thresholds: "keepalive_min_s (20) … keepalive_max_s (170)",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for h in &cx.analysis.hosts {
             let (Some(lo), Some(hi)) = (h.keepalive_min_interval_s, h.keepalive_max_interval_s)
             else {
@@ -558,4 +537,4 @@ rule!(
             }
         }
     }
-);
+}

@@ -89,7 +89,7 @@ fn requests<'a>(a: &'a crate::correlate::Analysis) -> Vec<Req<'a>> {
     v
 }
 
-rule!(
+rule! {
     Scanner {
         id: "security.scanner",
         severity: Warning,
@@ -97,9 +97,7 @@ rule!(
         explanation: "A source identifies itself as a known SIP scanning tool (friendly-scanner, sipvicious, ...) or probes many different extensions: someone is looking for accounts to break into or open relays for toll fraud.",
         remediation: "Block the source at the firewall, allow SIP only from your provider's ranges, use fail2ban or the PBX's ACLs, and make sure every extension has a strong password.",
         thresholds: "scanner User-Agent, or requests to ≥ scan_users (10) distinct user parts from one source",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let reqs = requests(cx.analysis);
         let mut by_src: BTreeMap<IpAddr, (Vec<&Req>, BTreeSet<String>)> = BTreeMap::new();
         for r in &reqs {
@@ -120,11 +118,10 @@ rule!(
                 continue;
             }
             let first = list[0];
-            let mut ev = vec![
-                cx.ev(
-                    first.frame,
-                    first.ts,
-                    format!(
+            let mut ev = vec![cx.ev(
+                first.frame,
+                first.ts,
+                format!(
                         "{} from {src}{}",
                         first.method.as_str(),
                         first
@@ -133,8 +130,7 @@ rule!(
                             .map(|u| format!(", User-Agent: {u}"))
                             .unwrap_or_default()
                     ),
-                ),
-            ];
+            )];
             ev.push(Evidence {
                 frame: None,
                 time: None,
@@ -157,9 +153,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Bruteforce {
         id: "security.bruteforce",
         severity: Error,
@@ -167,9 +163,7 @@ rule!(
         explanation: "One source keeps answering challenges with credentials that are refused: someone is guessing passwords. A success would let them place calls on your account.",
         remediation: "Block the source, use long random SIP passwords, restrict registration to known networks, enable fail2ban.",
         thresholds: "auth_failures (10) refused credentialed requests from one source",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let mut by: BTreeMap<IpAddr, Vec<(FrameRef, Ts, u16)>> = BTreeMap::new();
         for r in &cx.analysis.registrations {
             for a in &r.attempts {
@@ -225,14 +219,14 @@ rule!(
             ));
         }
     }
-);
+}
 
 fn international(user: &str) -> bool {
     let u = user.trim_start_matches("tel:");
     u.starts_with('+') || u.starts_with("00") || u.starts_with("011")
 }
 
-rule!(
+rule! {
     TollFraud {
         id: "security.toll-fraud",
         severity: Error,
@@ -240,9 +234,7 @@ rule!(
         explanation: "One source tried many different destinations within a minute, several of them international: the pattern of toll fraud on a hijacked account or open PBX, which runs up large bills on premium-rate numbers.",
         remediation: "Block the source and the account, change its password, set spend limits and a destination whitelist with the provider.",
         thresholds: "INVITEs to ≥ fraud_destinations (10) distinct numbers within 60 s from one source",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let reqs: Vec<Req> = requests(cx.analysis)
             .into_iter()
             .filter(|r| *r.method == Method::Invite)
@@ -303,9 +295,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Flood {
         id: "security.flood",
         severity: Warning,
@@ -313,9 +305,7 @@ rule!(
         explanation: "One source sends SIP requests faster than any normal device: a denial-of-service attempt, a misbehaving device in a loop, or a scanner at full speed.",
         remediation: "Rate-limit or block the source (pike module, fail2ban, firewall), find the looping device.",
         thresholds: "flood_rps (50) requests in one second from one source",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let reqs = requests(cx.analysis);
         let mut by: BTreeMap<IpAddr, Vec<&Req>> = BTreeMap::new();
         for r in &reqs {
@@ -354,4 +344,4 @@ rule!(
             ));
         }
     }
-);
+}

@@ -24,7 +24,7 @@ fn is_request(m: &MsgRecord, method: &Method) -> bool {
     matches!(&m.kind, MsgKind::Request { method: x, .. } if x == method)
 }
 
-rule!(
+rule! {
     CallFailed {
         id: "sip.call-failed",
         severity: Warning,
@@ -32,9 +32,7 @@ rule!(
         explanation: "The call ended with a final error response. The code says which class of problem it is; the reason phrase, as the provider wrote it, usually names the real cause (no credit, wrong number format, codec mismatch, private IP address...). Busy and declined answers are a callee's choice, not a fault, and are reported as info.",
         remediation: "Read the reason phrase and the meaning beside it: fix the number format, credentials, codec list or account as it indicates; for 5xx retry later or ask the provider.",
         thresholds: "state REJECTED with final code ≥ 400 (486, 600, 603 as info)",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
             let Some(code) = s.final_code.filter(|c| *c >= 400) else {
@@ -65,10 +63,15 @@ rule!(
                     ev.push(cx.ev(r.frame, r.ts, l));
                 }
             }
+            ev.push(Evidence {
+                frame: None,
+                time: None,
+                what: format!("{code} means: {meaning}"),
+            });
             let mut f = finding(
                 meta,
                 call_subject(c),
-                format!("call to {} rejected: {code} {reason} ({meaning})", s.to.uri),
+                format!("call to {} rejected: {code} {reason}", s.to.uri),
                 ev,
             );
             if matches!(code, 486 | 600 | 603) {
@@ -79,9 +82,9 @@ rule!(
             out.push(f);
         }
     }
-);
+}
 
-rule!(
+rule! {
     InviteUnanswered {
         id: "sip.invite-unanswered",
         severity: Error,
@@ -89,9 +92,7 @@ rule!(
         explanation: "The INVITE was sent again and again (RFC 3261 Timer A) and nothing came back, not even 100 Trying. The far end never received it, or its answers never made it back: a wrong address or port, a firewall, or a NAT binding that expired so the router dropped the packets.",
         remediation: "Check the destination address and port, the firewall rules for the provider's ranges, and (for inbound calls) the phone's NAT keepalive and registration interval.",
         thresholds: "no response to an INVITE that was retransmitted at least twice, or not answered for 32 s (Timer B = 64·T1)",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let last = cx.analysis.capture.last_ts.unwrap_or_default();
         for c in &cx.analysis.calls {
             for t in c
@@ -144,9 +145,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     AckMissing {
         id: "sip.ack-missing",
         severity: Error,
@@ -154,9 +155,7 @@ rule!(
         explanation: "The callee answered and kept retransmitting its 200 OK because no ACK reached it. After 64·T1 (32 s) it gives up and sends BYE: the call drops about 32 seconds after answer. Typical causes: the ACK is sent to the wrong address (Contact/Record-Route behind NAT, a SIP ALG rewriting it) or blocked by a firewall. A BYE after the retransmissions does not prove the ACK arrived (RFC 3261 §13.3.1.4).",
         remediation: "Make sure the caller sends the ACK to the 2xx's Contact (or Record-Route) and that it reaches the callee: fix NAT (rport, public Contact), disable the router's SIP ALG.",
         thresholds: "a 2xx to INVITE seen more than once and no ACK for it",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
             let oks: Vec<&MsgRecord> = s
@@ -202,9 +201,9 @@ rule!(
             out.push(finding(meta, call_subject(c), summary, ev));
         }
     }
-);
+}
 
-rule!(
+rule! {
     Retransmissions {
         id: "sip.retransmissions",
         severity: Warning,
@@ -212,9 +211,7 @@ rule!(
         explanation: "A share of the requests sent to this peer had to be retransmitted. Over UDP that means requests or their responses were lost, or the peer answers slowly: signalling loss also loses calls.",
         remediation: "Check the path to the peer for packet loss (and the peer's load); consider TCP for signalling if the loss is on the access link.",
         thresholds: "retransmissions ≥ retransmission_min (3) and ≥ retransmission_ratio (10 %) of request copies",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let mut by_peer: BTreeMap<String, (u64, u64, Option<&MsgRecord>)> = BTreeMap::new();
         for c in &cx.analysis.calls {
             for m in c.sip.messages.iter().filter(|m| {
@@ -262,9 +259,9 @@ rule!(
             }
         }
     }
-);
+}
 
-rule!(
+rule! {
     SlowSetup {
         id: "sip.slow-setup",
         severity: Warning,
@@ -272,10 +269,13 @@ rule!(
         explanation: "The caller waited long between sending the INVITE and hearing anything back (ringing or a final answer). Slow DNS or routing at the provider, failover through several gateways, or retransmissions after loss all show up as post-dial delay.",
         remediation: "Look at what happened during the delay: retransmissions point at loss, 100 Trying without 180 points at the provider's routing.",
         thresholds: "post_dial_delay_ms (5000 ms)",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
+            // Post-dial delay is the wait for ringback or answer; a call that only failed is
+            // reported by sip.call-failed / sip.invite-unanswered instead.
+            if c.sip.ringing_ts.is_none() && c.sip.answer_ts.is_none() {
+                continue;
+            }
             let Some(pdd) = c.sip.post_dial_delay_ms() else {
                 continue;
             };
@@ -287,7 +287,7 @@ rule!(
                 ev.push(cx.ev(i.frame, i.ts, start_line(i)));
             }
             if let Some(r) = c.sip.messages.iter().find(|m| {
-                is_invite_response(m) && !matches!(m.kind, MsgKind::Response { code: 100, .. })
+                is_invite_response(m) && matches!(m.kind, MsgKind::Response { code, .. } if (180..300).contains(&code))
             }) {
                 ev.push(cx.ev(
                     r.frame,
@@ -307,9 +307,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     TimerDrop {
         id: "sip.timer-drop",
         severity: Warning,
@@ -317,9 +317,7 @@ rule!(
         explanation: "Answered calls that end after almost exactly 32 seconds are the mark of a missing ACK (64·T1); calls ending at the negotiated Session-Expires lacked a session refresh. Several calls ending at the same duration confirm a systematic cause rather than users hanging up.",
         remediation: "For 32 s drops: see sip.ack-missing (NAT, SIP ALG, Contact). For Session-Expires drops: make the refresher send re-INVITE/UPDATE, or disable session timers on one side.",
         thresholds: "answered call ending by BYE 31–34 s after answer, or within 2 s of its Session-Expires",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let mut hits = Vec::new();
         for c in &cx.analysis.calls {
             let s = &c.sip;
@@ -364,7 +362,7 @@ rule!(
             ));
         }
     }
-);
+}
 
 fn ip_literal(host: &str) -> Option<IpAddr> {
     host.trim_start_matches('[')
@@ -373,7 +371,7 @@ fn ip_literal(host: &str) -> Option<IpAddr> {
         .ok()
 }
 
-rule!(
+rule! {
     InDialogMisroute {
         id: "sip.in-dialog-misroute",
         severity: Warning,
@@ -381,9 +379,7 @@ rule!(
         explanation: "Without a Record-Route, requests inside a dialog (ACK, BYE, re-INVITE) must go to the address in the other side's Contact. This one went elsewhere, so the other side may never see it: the call is not confirmed, cannot be hung up, or re-INVITEs fail.",
         remediation: "Fix the UA or proxy that routes in-dialog requests (it should honour Contact/Record-Route), or the device that rewrites Contact (SIP ALG).",
         thresholds: "routable IP Contact in the 2xx, no Record-Route, in-dialog request to another IP",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
             let Some(ok) = s
@@ -422,7 +418,7 @@ rule!(
         }
         }
     }
-);
+}
 
 /// Parser anomalies worth a finding (cosmetic ones like folding are not).
 const MALFORMED: &[&str] = &[
@@ -436,7 +432,7 @@ const MALFORMED: &[&str] = &[
     "sip.too_many_headers",
 ];
 
-rule!(
+rule! {
     Malformed {
         id: "sip.malformed",
         severity: Warning,
@@ -444,9 +440,7 @@ rule!(
         explanation: "Messages that break the SIP grammar: a Content-Length that does not match the body (a classic sign of a SIP ALG rewriting the body), missing mandatory headers, unreadable start lines. Strict peers drop such messages, which looks like loss.",
         remediation: "Find the device that produces them (the frames name source and destination); disable SIP ALG on routers in the path; report the UA's bug to its vendor.",
         thresholds: "parser anomalies: Content-Length mismatch, truncated body, missing mandatory header, bad start/header line",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         let counts = &cx.analysis.capture.anomaly_counts;
         for kind in MALFORMED {
             let Some(n) = counts.get(*kind).copied().filter(|n| *n > 0) else {
@@ -475,9 +469,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     OversizeUdp {
         id: "sip.oversize-udp",
         severity: Warning,
@@ -485,9 +479,7 @@ rule!(
         explanation: "SIP messages over UDP larger than about 1300 bytes get fragmented on the way (RFC 3261 §18.1.1 asks for TCP above the path MTU minus 200 bytes). Fragments are often dropped by firewalls and NATs, so large INVITEs (many codecs, long SDP) silently disappear.",
         remediation: "Trim the codec list and headers, or use TCP for signalling; make sure firewalls pass IP fragments.",
         thresholds: "udp_sip_bytes (1300) or carried in IP fragments",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let big: Vec<&MsgRecord> = c
                 .sip
@@ -529,9 +521,9 @@ rule!(
             ));
         }
     }
-);
+}
 
-rule!(
+rule! {
     SessionTimer {
         id: "sip.session-timer",
         severity: Warning,
@@ -539,9 +531,7 @@ rule!(
         explanation: "RFC 4028 session timers end a call that is not refreshed within Session-Expires. A 422 Session Interval Too Small rejects a call whose interval is below the peer's Min-SE; a call that outlives its Session-Expires without re-INVITE/UPDATE will be torn down.",
         remediation: "Align Session-Expires/Min-SE between the peers, and make sure the refresher really sends the refresh.",
         thresholds: "any 422; or an answered call longer than its Session-Expires without refresh",
-    } | cx,
-    out,
-    meta | {
+    } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
             if let Some(r) = s
@@ -606,4 +596,4 @@ rule!(
             }
         }
     }
-);
+}

@@ -12,6 +12,8 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::ops::Range;
 
+#[cfg(test)]
+mod corpus;
 mod parse;
 mod typed;
 pub use parse::{
@@ -156,7 +158,11 @@ pub struct SipAnomaly {
     /// e.g. `sip.content_length_mismatch`, `sip.no_content_length`, `sip.bare_lf`,
     /// `sip.folded_header`, `sip.ws_before_colon`, `sip.bad_header_line`, `sip.non_utf8`,
     /// `sip.leading_junk`, `sip.body_truncated`, `sip.trailing_bytes`,
-    /// `sip.missing_header` (Call-ID, CSeq, From, To, Via), `sip.bad_cseq`.
+    /// `sip.missing_header` (Call-ID, CSeq, From, To, Via), `sip.bad_cseq`; also
+    /// `sip.bad_start_line`, `sip.bare_cr`, `sip.no_header_end`, `sip.too_many_headers`,
+    /// `sip.bad_content_length`, `sip.duplicate_content_length`, `sip.cseq_method_mismatch`.
+    /// Repeated line-level deviations are reported once, with the first occurrence quoted
+    /// and "(N occurrences)" appended.
     pub kind: &'static str,
     pub detail: String,
 }

@@ -312,22 +312,28 @@ fn parse_via(v: &str) -> Via {
         .position(|c| !super::parse::is_token(c))
         .unwrap_or(rest.len());
     via.transport = rest.get(..tend).unwrap_or("").to_string();
-    let sent_by: String = rest
-        .get(tend..)
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let sent_by = rest.get(tend..).unwrap_or("").trim();
+    // LWS is allowed around the colon of sent-by; only rebuild the string when present.
+    let sent_by: Cow<'_, str> = if sent_by.contains(char::is_whitespace) {
+        Cow::Owned(sent_by.chars().filter(|c| !c.is_whitespace()).collect())
+    } else {
+        Cow::Borrowed(sent_by)
+    };
     if let Some((h, p)) = split_host_port(&sent_by) {
         via.host = h.to_string();
         via.port = p;
     }
-    for (n, val) in params_of(v) {
-        match n.as_str() {
-            "branch" => via.branch = val,
-            "received" => via.received = val,
-            "rport" => via.rport = Some(val.and_then(|p| p.trim().parse().ok())),
-            _ => {}
+    for p in split_outside(v, b';').skip(1) {
+        let (n, val) = match p.split_once('=') {
+            Some((n, val)) => (n.trim(), Some(val.trim())),
+            None => (p.trim(), None),
+        };
+        if n.eq_ignore_ascii_case("branch") {
+            via.branch = val.map(str::to_string);
+        } else if n.eq_ignore_ascii_case("received") {
+            via.received = val.map(str::to_string);
+        } else if n.eq_ignore_ascii_case("rport") {
+            via.rport = Some(val.and_then(|p| p.parse().ok()));
         }
     }
     via
@@ -356,7 +362,11 @@ fn parse_name_addr(v: &str) -> NameAddr {
             i += 1;
         }
         let d = r.get(..i).unwrap_or(r);
-        let d = unquote(&format!("\"{d}\"")).into_owned();
+        let d = if d.contains('\\') {
+            unquote(&format!("\"{d}\"")).into_owned()
+        } else {
+            d.to_string()
+        };
         (Some(d), r.get(i + 1..).unwrap_or("").trim_start())
     } else if let Some(lt) = s.find('<') {
         let d = s.get(..lt).unwrap_or("").trim();
@@ -480,6 +490,29 @@ impl SipMessage {
     pub fn top_via(&self) -> Option<Via> {
         let t = self.first_value(HeaderName::Via)?;
         split_values(&t).next().map(parse_via)
+    }
+    /// `tag` of the From header, without building the whole [`NameAddr`] (hot path for
+    /// dialog matching).
+    pub fn from_tag(&self) -> Option<String> {
+        self.tag_of(HeaderName::From)
+    }
+    /// `tag` of the To header (see [`SipMessage::from_tag`]).
+    pub fn to_tag(&self) -> Option<String> {
+        self.tag_of(HeaderName::To)
+    }
+    fn tag_of(&self, kind: HeaderName) -> Option<String> {
+        let v = self.first_value(kind)?;
+        header_param(&v, "tag")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+    }
+    /// `branch` of the top Via, without building the whole [`Via`].
+    pub fn top_via_branch(&self) -> Option<String> {
+        let v = self.first_value(HeaderName::Via)?;
+        let top = split_values(&v).next()?;
+        header_param(top, "branch")
+            .filter(|b| !b.is_empty())
+            .map(str::to_string)
     }
     pub fn from_hdr(&self) -> Option<NameAddr> {
         self.first_value(HeaderName::From)
@@ -646,6 +679,14 @@ Contact: <sip:a@10.0.0.1>;expires=60, *\r\n",
         assert_eq!(cs[0].param("expires"), Some(Some("60")));
         assert_eq!(cs[1].uri, "*");
         assert_eq!(m.content_length(), Some(0));
+        assert_eq!(m.from_tag().as_deref(), Some("ft"));
+        assert_eq!(m.to_tag().as_deref(), Some("tt"));
+        assert_eq!(m.top_via_branch().as_deref(), Some("z9hG4bKa"));
+        let bare = msg("From: sip:a@h\r\nTo: \"x;tag=no\" <sip:b@h;tag=no>\r\n");
+        assert_eq!(
+            (bare.from_tag(), bare.to_tag(), bare.top_via_branch()),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -1,0 +1,142 @@
+//! The binary's contract: exit codes, error messages, output formats, broken pipes.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sipscope"))
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn not_a_capture_is_exit_2_with_one_line() {
+    let dir = std::env::temp_dir().join(format!("sipscope-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = dir.join("notes.txt");
+    std::fs::write(&text, "this is not a capture\n").unwrap();
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let cases = [
+        (text.to_string_lossy().into_owned(), "not a pcap or pcapng"),
+        (empty.to_string_lossy().into_owned(), "empty"),
+        (dir.to_string_lossy().into_owned(), "directory"),
+        (
+            dir.join("missing.pcap").to_string_lossy().into_owned(),
+            "No such file",
+        ),
+    ];
+    for (path, needle) in cases {
+        let out = bin().args(["analyze", &path]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path}: {err}");
+        assert!(
+            err.contains(needle),
+            "{path}: stderr {err:?} lacks {needle:?}"
+        );
+        assert_eq!(err.trim_end().lines().count(), 1, "{path}: {err}");
+        assert!(!err.contains("panicked"));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn usage_error_is_exit_2() {
+    let out = bin().args(["analyze"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["no-such-command"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("analyze"));
+}
+
+#[test]
+fn json_report_has_the_documented_top_level_fields() {
+    let out = bin()
+        .args(["analyze", "--format", "json", &fixture("normal-call.pcap")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for k in [
+        "schema_version",
+        "capture",
+        "calls",
+        "registrations",
+        "streams",
+        "sip_stats",
+        "findings",
+    ] {
+        assert!(j.get(k).is_some(), "missing {k}");
+    }
+    assert_eq!(j["calls"].as_array().map(|c| c.len()), Some(1));
+}
+
+#[test]
+fn text_report_fits_100_columns() {
+    let out = bin()
+        .args(["analyze", "--color", "never", &fixture("normal-call.pcap")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("== Calls (1) =="), "{text}");
+    for l in text.lines() {
+        assert!(
+            l.chars().count() <= 100,
+            "line too long ({}): {l}",
+            l.chars().count()
+        );
+    }
+    assert!(!text.contains('\x1b'), "no colour when not asked");
+}
+
+#[test]
+fn broken_pipe_is_not_an_error() {
+    let mut child = bin()
+        .args(["analyze", "--format", "json", &fixture("normal-call.pcap")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close our end of stdout at once.
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn stdin_is_read_with_dash() {
+    let data = std::fs::read(fixture("normal-call.pcap")).unwrap();
+    let mut child = bin()
+        .args(["analyze", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&data).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["calls"].as_array().map(|c| c.len()), Some(1));
+}

@@ -1,0 +1,48 @@
+//! `--threads 1` and `--threads N` must produce byte-identical JSON: state is single-owner
+//! and ordered by frame numbers, never by thread timing or hash order.
+
+mod common;
+use sipscope::engine::{Config, analyze_paths};
+
+fn json(path: &str, threads: usize, batch: usize) -> String {
+    let cfg = Config {
+        threads,
+        batch_frames: batch,
+        ..Config::default()
+    };
+    let a = analyze_paths(&[path.to_string()], &cfg, None).expect("analysis");
+    let findings = sipscope::rules::run(&a, &Default::default(), &Default::default());
+    serde_json::to_string(&sipscope::report::build(&a, findings, true)).expect("json")
+}
+
+#[test]
+fn one_thread_and_many_threads_give_identical_json() {
+    let mut files: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                !p.to_string_lossy().ends_with(".json") && !p.to_string_lossy().ends_with(".md")
+            })
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+    files.extend(
+        common::corpus_files()
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned()),
+    );
+    files.sort();
+    assert!(files.len() >= 12);
+    for f in &files {
+        let one = json(f, 1, 4096);
+        // Different thread counts and batch sizes (batch boundaries inside calls) must not matter.
+        for (threads, batch) in [(2, 4096), (4, 7), (2, 1)] {
+            assert!(
+                one == json(f, threads, batch),
+                "{f}: --threads {threads} (batch {batch}) differs from --threads 1"
+            );
+        }
+    }
+    eprintln!("{} captures identical across thread counts", files.len());
+}
