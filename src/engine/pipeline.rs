@@ -50,6 +50,35 @@ struct TcpSip {
     buf: Vec<u8>,
     /// None until the first bytes decide whether this direction carries SIP.
     is_sip: Option<bool>,
+    /// Set when framing stopped at an open header block (see [`header_block_open`]): the
+    /// buffer length then. Re-framing is skipped until new bytes could end the block, so
+    /// a message trickled in line by line costs O(bytes), not O(segments × header bytes).
+    open_headers: Option<usize>,
+}
+
+/// An empty line (a line terminator directly followed by another: CRLF, LF or bare CR)
+/// is the only thing that can end a header block.
+fn has_empty_line(b: &[u8]) -> bool {
+    [b"\n\n", b"\n\r", b"\r\r"]
+        .iter()
+        .any(|p| memchr::memmem::find(b, *p).is_some())
+}
+
+/// After `stream_frame` said Incomplete: `Some(len)` when the buffer holds a terminated
+/// start line (a terminator before the last byte, which might be half a CRLF) and no
+/// empty line. Until an empty line appears or the block outgrows `MAX_HEADER_BLOCK`, the
+/// answer stays Incomplete whatever else arrives (the start line was already judged;
+/// header lines cannot end the block), so asking again is wasted work.
+fn header_block_open(buf: &[u8]) -> Option<usize> {
+    let head = buf.get(..buf.len().saturating_sub(1))?;
+    (memchr::memchr2(b'\r', b'\n', head).is_some() && !has_empty_line(buf)).then_some(buf.len())
+}
+
+/// Whether the block found open at length `prev` is still open (only the new bytes, plus
+/// the byte before them, can form an empty line).
+fn still_open(buf: &[u8], prev: usize) -> bool {
+    buf.len() <= wire::MAX_HEADER_BLOCK
+        && !has_empty_line(buf.get(prev.saturating_sub(1)..).unwrap_or(&[]))
 }
 
 /// What a signalling packet was, for the per-endpoint activity table.
@@ -399,6 +428,7 @@ impl<'c> State<'c> {
         };
         if gap {
             st.buf.clear();
+            st.open_headers = None;
             self.anomaly(
                 Layer::Tcp,
                 "tcp.gap",
@@ -422,9 +452,15 @@ impl<'c> State<'c> {
             let mut any_msg = false;
             let mut any_ka = false;
             let mut guard = 0;
+            // Still Incomplete for certain: skip framing.
+            let skip = st
+                .open_headers
+                .is_some_and(|prev| still_open(&st.buf, prev));
+            // Checked up to here: the next segment's check starts at its own bytes.
+            st.open_headers = skip.then_some(st.buf.len());
             loop {
                 guard += 1;
-                if guard > 10_000 || st.buf.is_empty() {
+                if skip || guard > 10_000 || st.buf.is_empty() {
                     break;
                 }
                 match wire::stream_frame(&st.buf) {
@@ -444,7 +480,10 @@ impl<'c> State<'c> {
                     StreamFrame::Garbage(n) => {
                         st.buf.drain(..n.min(st.buf.len()).max(1));
                     }
-                    StreamFrame::Incomplete => break,
+                    StreamFrame::Incomplete => {
+                        st.open_headers = header_block_open(&st.buf);
+                        break;
+                    }
                 }
             }
             if st.buf.len() > MAX_TCP_SIP_BUFFER {
@@ -459,6 +498,7 @@ impl<'c> State<'c> {
                     ),
                 );
                 st.buf.clear();
+                st.open_headers = None;
             }
             if any_msg || !st.buf.is_empty() {
                 Class::Sip
