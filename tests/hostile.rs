@@ -1434,3 +1434,164 @@ fn tcp_segmentation_does_not_change_framing() {
         assert!(started.elapsed() < Duration::from_secs(60));
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Full-size floods for the memory figures in docs/robustness.md (not run by default)
+// ---------------------------------------------------------------------------------------
+
+/// Streams `flood` (called with a packet sink, in time order) into a pcap at `path`, with
+/// the three legitimate calls of [`legit_calls`] merged in by time.
+fn write_flood(path: &Path, span_ms: i64, flood: &mut dyn FnMut(&mut dyn FnMut(i64, Vec<u8>))) {
+    use sipscope::synth::builder::PcapWriter;
+    let mut w = Wire::new(LinkKind::Ethernet { vlans: vec![] });
+    legit_calls(&mut w, span_ms);
+    let mut legit = w.finish().into_iter().peekable();
+    let f = std::io::BufWriter::new(std::fs::File::create(path).expect("create flood file"));
+    let mut out = PcapWriter::new(f, PcapOptions::default()).unwrap();
+    flood(&mut |ts, data| {
+        while let Some(p) = legit.next_if(|p| p.ts_ns <= ts) {
+            out.write_packet(p.ts_ns, &p.data).unwrap();
+        }
+        out.write_packet(ts, &data).unwrap();
+    });
+    for p in legit {
+        out.write_packet(p.ts_ns, &p.data).unwrap();
+    }
+    out.finish().unwrap();
+}
+
+/// `SIPSCOPE_FLOOD_DIR=/tmp/floods cargo test --test hostile -- --ignored full_size` writes
+/// invite-flood.pcap (1,000,000 scanner INVITEs), rtp-flood.pcap (100,000 fake RTP
+/// streams, 3 packets each), frag-flood.pcap (1,000,000 first fragments that never
+/// complete) and tcp-flood.pcap (100,000 TCP connections, each with a gap), each with the
+/// calls legit-a/b/c mixed in; then measure with `/usr/bin/time -v target/release/sipscope
+/// analyze FILE --format json`.
+#[test]
+#[ignore = "writes ~1 GB of captures; for the memory figures in docs/robustness.md"]
+fn full_size_flood_captures() {
+    let dir = PathBuf::from(std::env::var("SIPSCOPE_FLOOD_DIR").unwrap_or_else(|_| {
+        std::env::temp_dir()
+            .join("sipscope-floods")
+            .to_string_lossy()
+            .into_owned()
+    }));
+    std::fs::create_dir_all(&dir).unwrap();
+    let eth = Link::Ethernet {
+        src: [2; 6],
+        dst: [4; 6],
+        vlans: vec![],
+    };
+    let span_ms: i64 = 600_000;
+    let at = |i: u64, n: u64| T0 + (i as i64 * span_ms / n as i64) * MS;
+
+    let n = 1_000_000u64;
+    write_flood(&dir.join("invite-flood.pcap"), span_ms, &mut |emit| {
+        let scanner = v4(185, 0, 0, 1);
+        for i in 0..n {
+            let m = invite(&format!("scan-{i}"), scanner, None).render();
+            let ip = packet::udp_ip(scanner, 5070, v4(10, 0, 0, 10), 5060, i as u16, &m);
+            emit(at(i, n), eth.wrap(&ip));
+        }
+    });
+    let n = 100_000u64;
+    write_flood(&dir.join("rtp-flood.pcap"), span_ms, &mut |emit| {
+        let (src, dst) = (v4(185, 0, 0, 2), v4(10, 0, 0, 99));
+        for i in 0..n {
+            let port = 10000 + (i % 25000) as u16 * 2;
+            let dst = if i < 25000 {
+                dst
+            } else {
+                v4(10, 1, (i / 25000) as u8, 99)
+            };
+            for k in 0..3u16 {
+                let p = media::rtp_packet(false, 0, k, u32::from(k) * 160, i as u32, &[0xFF; 160]);
+                let ip = packet::udp_ip(src, port, dst, port, k, &p);
+                emit(at(i, n) + i64::from(k), eth.wrap(&ip));
+            }
+        }
+    });
+    let n = 1_000_000u64;
+    write_flood(&dir.join("frag-flood.pcap"), span_ms, &mut |emit| {
+        let (s, d) = (Ipv4Addr::new(185, 0, 0, 3), Ipv4Addr::new(10, 0, 0, 10));
+        for i in 0..n {
+            let mut h = Ipv4Hdr::new(s, d, 17, i as u16);
+            h.mf = true;
+            // ident wraps every 65,536: vary the source so keys stay distinct.
+            h.src = Ipv4Addr::new(185, 0, (i >> 16) as u8, 3);
+            emit(at(i, n), eth.wrap(&packet::ipv4(&h, &[0x42; 96])));
+        }
+    });
+    let n = 100_000u64;
+    write_flood(&dir.join("tcp-flood.pcap"), span_ms, &mut |emit| {
+        let s_ip = v4(10, 0, 0, 10);
+        for i in 0..n {
+            let c_ip = v4(185, 1, (i >> 16) as u8, 4);
+            let port = 1024 + (i % 60000) as u16;
+            let syn = packet::tcp(c_ip, port, s_ip, 5060, 100, 0, tcpflags::SYN, 1000, &[]);
+            let first = invite(&format!("tcp-{i}"), c_ip, None).render();
+            let head = packet::tcp(
+                c_ip,
+                port,
+                s_ip,
+                5060,
+                101,
+                1,
+                tcpflags::ACK,
+                1000,
+                &first[..60],
+            );
+            let after_gap = packet::tcp(
+                c_ip,
+                port,
+                s_ip,
+                5060,
+                5000,
+                1,
+                tcpflags::ACK,
+                1000,
+                &first[60..],
+            );
+            for (k, seg) in [syn, head, after_gap].into_iter().enumerate() {
+                emit(
+                    at(i, n) + k as i64,
+                    eth.wrap(&packet::ip(c_ip, s_ip, 6, 1, &seg)),
+                );
+            }
+        }
+    });
+}
+
+/// `n` scanner INVITEs (no answer) spread over a minute, plus `n` RTP streams between
+/// the same two hosts spanning the whole minute and announced by no SDP: every stream is
+/// a NAT/heuristic candidate for every call.
+fn calls_and_streams(n: usize) -> Vec<u8> {
+    let mut w = Wire::new(LinkKind::Raw);
+    let (a, b) = (v4(185, 0, 0, 9), v4(10, 0, 0, 10));
+    let span = 60_000 * MS;
+    for i in 0..n {
+        let t = T0 + span * i as i64 / n as i64;
+        let m = invite(&format!("x{i}"), a, None).render();
+        w.udp(0, t, sa(a, 5060), sa(b, 5060), &m);
+    }
+    for i in 0..n {
+        let port = 20000 + 2 * i as u16;
+        for (k, t) in [T0, T0 + span].into_iter().enumerate() {
+            let p = media::rtp_packet(false, 0, k as u16, 160 * k as u32, i as u32, &[0; 20]);
+            w.udp(0, t + i as i64, sa(a, port), sa(b, port), &p);
+        }
+    }
+    pcap(linktype::RAW, &w.finish())
+}
+
+/// Known issue (docs/robustness.md): stream-to-call attachment tries every call for each
+/// stream that no SDP announced (`correlate::attach`, NAT and heuristic rules), so
+/// calls × streams work. Run with `--ignored` once fixed.
+#[test]
+#[ignore = "known issue: correlate::attach is O(calls x unannounced streams)"]
+fn worst_case_correlation_is_linear() {
+    assert_pipeline_linear(
+        "calls x streams",
+        &calls_and_streams(200),
+        &calls_and_streams(2000),
+    );
+}
