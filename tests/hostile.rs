@@ -1441,7 +1441,10 @@ fn tcp_segmentation_does_not_change_framing() {
 
 /// Streams `flood` (called with a packet sink, in time order) into a pcap at `path`, with
 /// the three legitimate calls of [`legit_calls`] merged in by time.
-fn write_flood(path: &Path, span_ms: i64, flood: &mut dyn FnMut(&mut dyn FnMut(i64, Vec<u8>))) {
+/// Receives (timestamp, frame) pairs in time order.
+type Emit<'a> = &'a mut dyn FnMut(i64, Vec<u8>);
+
+fn write_flood(path: &Path, span_ms: i64, flood: &mut dyn FnMut(Emit<'_>)) {
     use sipscope::synth::builder::PcapWriter;
     let mut w = Wire::new(LinkKind::Ethernet { vlans: vec![] });
     legit_calls(&mut w, span_ms);
