@@ -33,6 +33,16 @@ fn audio_sdp(sdp: &Sdp) -> bool {
     sdp.media.iter().any(|m| m.kind == "audio" && m.port != 0)
 }
 
+/// The SDP attribute that sets a direction.
+fn direction_attr(d: Direction) -> &'static str {
+    match d {
+        Direction::SendRecv => "a=sendrecv",
+        Direction::SendOnly => "a=sendonly",
+        Direction::RecvOnly => "a=recvonly",
+        Direction::Inactive => "a=inactive",
+    }
+}
+
 fn held(sdp: &Sdp) -> bool {
     sdp.audio()
         .is_some_and(|m| sdp.media_direction(m) != Direction::SendRecv)
@@ -615,7 +625,15 @@ rule! {
                     vec![cx.ev(
                         last.offer.frame,
                         last.offer.ts,
-                        format!("hold offer in {}: {m}", last.offer.carried_in),
+                        format!(
+                            "hold offer in {}: {m} ({})",
+                            last.offer.carried_in,
+                            last.offer
+                                .sdp
+                                .audio()
+                                .map(|a| direction_attr(last.offer.sdp.media_direction(a)))
+                                .unwrap_or("?")
+                        ),
                     )],
                 ));
             }
