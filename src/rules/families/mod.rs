@@ -3,6 +3,7 @@
 pub mod capture;
 pub mod media;
 pub mod nat;
+pub mod policy;
 pub mod qos;
 pub mod reg;
 pub mod security;
