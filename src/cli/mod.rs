@@ -78,6 +78,10 @@ pub struct CommonArgs {
     /// Exit with code 1 when a finding at or above this severity exists.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
+    /// Provider policy profile (TOML, see profiles/example-trunk.toml): enables the
+    /// policy.* rules.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
     /// Thresholds file (TOML; field names as in `sipscope explain RULE`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -311,6 +315,12 @@ where
     ) -> Result<crate::correlate::Analysis, engine::EngineError>,
 {
     let mut thresholds = load_thresholds(&a.config)?;
+    let profile = match &a.profile {
+        Some(p) => {
+            Some(rules::Profile::load(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+        }
+        None => None,
+    };
     if let Some(n) = a.nat_timeout {
         thresholds.nat_timeout_s = n;
     }
@@ -361,7 +371,7 @@ where
         only: a.rules.clone(),
         disable: a.disable.clone(),
     };
-    let findings = rules::run(&analysis, &thresholds, &sel);
+    let findings = rules::run_with_profile(&analysis, &thresholds, &sel, profile.as_ref());
     let worst = findings.iter().map(|f| f.severity).max();
     let rep = report::build(&analysis, findings, !a.show_usernames);
     let color = match a.color {
