@@ -40,6 +40,8 @@ struct Cap {
     cfg: Config,
     profile: Option<Profile>,
     thresholds: Thresholds,
+    /// The same traffic captured on the far side of a router (`--vantage`).
+    vantage: Option<Box<Cap>>,
 }
 
 struct Out {
@@ -112,6 +114,7 @@ impl Cap {
             },
             profile: None,
             thresholds: Thresholds::default(),
+            vantage: None,
         }
     }
 
@@ -190,6 +193,7 @@ impl Cap {
         for p in &mut packets {
             p.iface = 0;
         }
+        let other = self.vantage.map(|v| v.analyze_only());
         let mut bytes = write_capture(&fmt, &packets).expect("write capture");
         bytes.truncate(bytes.len().saturating_sub(self.cut_tail));
         let dir = std::env::temp_dir().join(format!("sipscope-rules-{}", std::process::id()));
@@ -199,13 +203,29 @@ impl Cap {
         let a = analyze_paths(&[path.to_string_lossy().into_owned()], &self.cfg, None)
             .expect("analyze");
         let _ = std::fs::remove_file(&path);
-        let findings = sipscope::rules::run_with_profile(
+        let findings = sipscope::rules::run_all(
             &a,
             &self.thresholds,
             &Selection::default(),
             self.profile.as_ref(),
+            other.as_ref(),
         );
         Out { findings, frames }
+    }
+
+    /// Write and analyse this capture on its own (the second vantage point).
+    fn analyze_only(self) -> sipscope::correlate::Analysis {
+        let packets: Vec<Packet> = self.w.finish();
+        let bytes = write_capture(&FileFormat::Pcap(PcapOptions::default()), &packets)
+            .expect("write capture");
+        let dir = std::env::temp_dir().join(format!("sipscope-rules-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join(format!("v{}.pcap", SEQ.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&path, &bytes).expect("write temp capture");
+        let a = analyze_paths(&[path.to_string_lossy().into_owned()], &self.cfg, None)
+            .expect("analyze");
+        let _ = std::fs::remove_file(&path);
+        a
     }
 }
 
@@ -875,6 +895,27 @@ fn firing() -> Vec<Case> {
             register(&mut c, "r2", 250_000.0, "203.0.113.10:6002", B, 2, "192.168.1.10:5060", 300, false, 200, 300);
             c
         }, |o| { let f = o.one("nat.binding-churn"); assert!(cites(f, o.frame("r1")) && cites(f, o.frame("r2"))); };
+        "alg.two-capture-diff" => || {
+            // Phone side: private Via/Contact/SDP. Provider side: the router rewrote Via and
+            // Contact to its public address but left the SDP private.
+            let mut inside = Call::new("v2");
+            inside.a = "192.168.1.10:5060".into();
+            inside.a_sdp = sdp("192.168.1.10", 4000, "0", "");
+            inside.inv_hdrs = "Contact: <sip:alice@192.168.1.10:5060>\n".into();
+            let mut outside = inside.clone();
+            outside.a = "203.0.113.7:1024".into();
+            outside.inv_hdrs = "Contact: <sip:alice@203.0.113.7:1024>\n".into();
+            let mut c = cap_call(inside);
+            c.vantage = Some(Box::new(cap_call(outside)));
+            c
+        }, |o| {
+            let f = o.one("alg.two-capture-diff");
+            assert_eq!(call_of(f), "v2");
+            assert!(says(f, "Contact") && says(f, "Via sent-by"), "{f:?}");
+            assert!(says(f, "sip:alice@192.168.1.10:5060 → sip:alice@203.0.113.7:1024"), "{f:?}");
+            assert!(cites(f, o.frame("v2:invite")));
+            assert!(!f.summary.contains("SDP c="), "the SDP was not rewritten: {f:?}");
+        };
         "alg.rewrite-inconsistent" => || {
             let mut k = Call::new("alg");
             k.a_sdp = sdp(host(A), 4000, "0", "").replace("o=- 1 1 IN IP4 203.0.113.10", "o=- 1 1 IN IP4 192.168.1.10");
@@ -1094,6 +1135,12 @@ fn near_misses() -> Vec<Case> {
             c
         }, no_check;
         // A STUN phone: c= public, o= private, nothing else: at most info.
+        // Both captures carry the same messages: nothing changed in flight.
+        "alg.two-capture-diff" => || {
+            let mut c = normal_call();
+            c.vantage = Some(Box::new(normal_call()));
+            c
+        }, |o| assert!(o.of("alg.two-capture-diff").is_empty());
         "alg.rewrite-inconsistent" => || {
             let mut k = Call::new("stun");
             k.a_sdp = sdp(host(A), 4000, "0", "").replace("o=- 1 1 IN IP4 203.0.113.10", "o=- 1 1 IN IP4 192.168.1.10");

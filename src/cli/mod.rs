@@ -55,6 +55,11 @@ pub struct AnalyzeArgs {
     /// time; `-` reads stdin.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<String>,
+    /// The two captures are the same traffic seen at two points (phone side first, then
+    /// provider side of a NAT/SIP-ALG router): report the first, and compare the SIP
+    /// messages of both to show what the router changed (rule alg.two-capture-diff).
+    #[arg(long)]
+    pub vantage: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -213,8 +218,22 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Analyze(a) => {
+            if a.vantage {
+                if a.captures.len() != 2 {
+                    eprintln!(
+                        "sipscope: error: --vantage takes exactly two captures: the phone side, then the provider side"
+                    );
+                    return Ok(2);
+                }
+                let first = vec![a.captures[0].clone()];
+                return run_analysis(&a.common, Some(&a.captures[1]), |cfg, p| {
+                    engine::analyze_paths(&first, cfg, p)
+                });
+            }
             let paths = a.captures.clone();
-            run_analysis(&a.common, |cfg, p| engine::analyze_paths(&paths, cfg, p))
+            run_analysis(&a.common, None, |cfg, p| {
+                engine::analyze_paths(&paths, cfg, p)
+            })
         }
         #[cfg(feature = "live")]
         Command::Live(l) => {
@@ -224,7 +243,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 l.duration.map(std::time::Duration::from_secs),
                 l.count,
             )?;
-            run_analysis(&l.common, move |cfg, p| engine::analyze_source(src, cfg, p))
+            run_analysis(&l.common, None, move |cfg, p| {
+                engine::analyze_source(src, cfg, p)
+            })
         }
         Command::Rules => {
             let mut out = std::io::stdout().lock();
@@ -307,7 +328,7 @@ fn load_thresholds(path: &Option<PathBuf>) -> anyhow::Result<Thresholds> {
     }
 }
 
-fn run_analysis<F>(a: &CommonArgs, run: F) -> anyhow::Result<i32>
+fn run_analysis<F>(a: &CommonArgs, vantage: Option<&str>, run: F) -> anyhow::Result<i32>
 where
     F: FnOnce(
         &Config,
@@ -371,7 +392,17 @@ where
         only: a.rules.clone(),
         disable: a.disable.clone(),
     };
-    let findings = rules::run_with_profile(&analysis, &thresholds, &sel, profile.as_ref());
+    let other = match vantage {
+        Some(v) => Some(engine::analyze_paths(&[v.to_string()], &cfg, None)?),
+        None => None,
+    };
+    let findings = rules::run_all(
+        &analysis,
+        &thresholds,
+        &sel,
+        profile.as_ref(),
+        other.as_ref(),
+    );
     let worst = findings.iter().map(|f| f.severity).max();
     let rep = report::build(&analysis, findings, !a.show_usernames);
     let color = match a.color {

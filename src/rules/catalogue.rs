@@ -77,6 +77,7 @@ static REGISTRY: &[&dyn Rule] = &[
     &nat::EarlyMediaLost,
     &nat::BindingChurn,
     &nat::AlgRewriteInconsistent,
+    &vantage::TwoCaptureDiff,
     // media
     &media::OneWay,
     &media::NoMedia,

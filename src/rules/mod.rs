@@ -183,6 +183,9 @@ pub struct Ctx<'a> {
     pub t0: Ts,
     /// The trunk's policy profile; the `policy.*` rules do nothing without one.
     pub profile: Option<&'a Profile>,
+    /// The same traffic captured at a second vantage point (`--vantage`): the far side of
+    /// a NAT/ALG router. `alg.two-capture-diff` compares the two.
+    pub vantage: Option<&'a Analysis>,
 }
 
 impl Ctx<'_> {
@@ -236,6 +239,18 @@ pub fn run_with_profile(
     sel: &Selection,
     profile: Option<&Profile>,
 ) -> Vec<Finding> {
+    run_all(analysis, thresholds, sel, profile, None)
+}
+
+/// Run the selected rules with an optional policy profile and an optional second capture
+/// of the same traffic taken at another vantage point.
+pub fn run_all(
+    analysis: &Analysis,
+    thresholds: &Thresholds,
+    sel: &Selection,
+    profile: Option<&Profile>,
+    vantage: Option<&Analysis>,
+) -> Vec<Finding> {
     let mut th = thresholds.clone();
     if let Some(p) = profile {
         if let Some(n) = p
@@ -253,6 +268,7 @@ pub fn run_with_profile(
         thresholds: &th,
         t0: analysis.capture.first_ts.unwrap_or_default(),
         profile,
+        vantage,
     };
     let mut out = Vec::new();
     for r in registry() {

@@ -8,6 +8,7 @@ pub mod qos;
 pub mod reg;
 pub mod security;
 pub mod sip;
+pub mod vantage;
 
 use crate::correlate::{Call, Stream};
 use crate::rules::Subject;
