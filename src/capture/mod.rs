@@ -13,6 +13,36 @@ use serde::Serialize;
 
 mod reader;
 pub use reader::{CaptureReader, MAX_FRAME_LEN, MergedReader};
+#[cfg(feature = "live")]
+pub mod live;
+
+/// Anything the engine can pull frames from: files ([`MergedReader`]) or, with the `live`
+/// feature, a network interface.
+pub trait FrameSource: Send {
+    /// Append up to `max_frames` frames; `Ok(false)` once nothing more will come.
+    fn next_batch(&mut self, batch: &mut Batch, max_frames: usize) -> Result<bool, CaptureError>;
+    /// What the report says about each input.
+    fn infos(&self) -> Vec<FileInfo>;
+    /// Bytes consumed so far (progress).
+    fn bytes_read(&self) -> u64;
+    /// Total bytes, when known (progress).
+    fn total_bytes(&self) -> Option<u64>;
+}
+
+impl FrameSource for MergedReader {
+    fn next_batch(&mut self, batch: &mut Batch, max_frames: usize) -> Result<bool, CaptureError> {
+        MergedReader::next_batch(self, batch, max_frames)
+    }
+    fn infos(&self) -> Vec<FileInfo> {
+        MergedReader::infos(self)
+    }
+    fn bytes_read(&self) -> u64 {
+        MergedReader::bytes_read(self)
+    }
+    fn total_bytes(&self) -> Option<u64> {
+        MergedReader::total_bytes(self)
+    }
+}
 
 /// Link-layer header types (LINKTYPE_* values as stored in pcap/pcapng files).
 pub mod linktype {

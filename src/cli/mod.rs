@@ -51,16 +51,29 @@ pub enum FailOn {
 
 #[derive(clap::Args, Debug)]
 pub struct AnalyzeArgs {
-    /// Capture files (pcap, pcapng, optionally .gz); several are merged by time; `-` reads stdin.
+    /// Capture files (pcap, pcapng, NetMon 2.x, optionally .gz); several are merged by
+    /// time; `-` reads stdin.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<String>,
+    /// The two captures are the same traffic seen at two points (phone side first, then
+    /// provider side of a NAT/SIP-ALG router): report the first, and compare the SIP
+    /// messages of both to show what the router changed (rule alg.two-capture-diff).
+    #[arg(long)]
+    pub vantage: bool,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Options shared by `analyze` and `live`.
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
     /// Output format.
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to this file instead of stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Worker threads (0 = one per core).
+    /// Worker threads (0 = one per core; 1 = read, decode and analyse on one thread).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Only find RTP announced in SDP (default: also use the RTP heuristic, like
@@ -70,9 +83,19 @@ pub struct AnalyzeArgs {
     /// Exit with code 1 when a finding at or above this severity exists.
     #[arg(long, value_enum, value_name = "SEVERITY")]
     pub fail_on: Option<FailOn>,
-    /// Thresholds file (TOML).
+    /// Provider policy profile (TOML, see profiles/example-trunk.toml): enables the
+    /// policy.* rules.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Thresholds file (TOML; field names as in `sipscope explain RULE`).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// NAT binding timeout to assume, seconds (overrides the config file).
+    #[arg(long, value_name = "SECONDS")]
+    pub nat_timeout: Option<f64>,
+    /// Packet loss threshold, percent (overrides the config file).
+    #[arg(long, value_name = "PERCENT")]
+    pub loss_threshold: Option<f64>,
     /// Run only these rules or families (comma-separated ids, e.g. `sip,qos.loss`).
     #[arg(long, value_delimiter = ',', value_name = "IDS")]
     pub rules: Vec<String>,
@@ -91,10 +114,33 @@ pub struct AnalyzeArgs {
     pub quiet: bool,
 }
 
+/// Live capture options.
+#[cfg(feature = "live")]
+#[derive(clap::Args, Debug)]
+pub struct LiveArgs {
+    /// Interface to capture on (e.g. eth0, any).
+    #[arg(short = 'i', long)]
+    pub interface: String,
+    /// BPF capture filter (e.g. "udp or tcp port 5060").
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<u64>,
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyse captures: calls, registrations, RTP streams and findings.
     Analyze(AnalyzeArgs),
+    /// Capture from a network interface, then analyse (feature `live`, needs libpcap).
+    #[cfg(feature = "live")]
+    Live(LiveArgs),
     /// List every diagnosis rule (id, severity, title).
     Rules,
     /// Explain one rule: what it detects, why it matters, how to fix it, thresholds.
@@ -171,7 +217,36 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Analyze(a) => analyze(a),
+        Command::Analyze(a) => {
+            if a.vantage {
+                if a.captures.len() != 2 {
+                    eprintln!(
+                        "sipscope: error: --vantage takes exactly two captures: the phone side, then the provider side"
+                    );
+                    return Ok(2);
+                }
+                let first = vec![a.captures[0].clone()];
+                return run_analysis(&a.common, Some(&a.captures[1]), |cfg, p| {
+                    engine::analyze_paths(&first, cfg, p)
+                });
+            }
+            let paths = a.captures.clone();
+            run_analysis(&a.common, None, |cfg, p| {
+                engine::analyze_paths(&paths, cfg, p)
+            })
+        }
+        #[cfg(feature = "live")]
+        Command::Live(l) => {
+            let src = crate::capture::live::LiveSource::open(
+                &l.interface,
+                l.filter.as_deref(),
+                l.duration.map(std::time::Duration::from_secs),
+                l.count,
+            )?;
+            run_analysis(&l.common, None, move |cfg, p| {
+                engine::analyze_source(src, cfg, p)
+            })
+        }
         Command::Rules => {
             let mut out = std::io::stdout().lock();
             for r in rules::registry() {
@@ -253,8 +328,26 @@ fn load_thresholds(path: &Option<PathBuf>) -> anyhow::Result<Thresholds> {
     }
 }
 
-fn analyze(a: AnalyzeArgs) -> anyhow::Result<i32> {
-    let thresholds = load_thresholds(&a.config)?;
+fn run_analysis<F>(a: &CommonArgs, vantage: Option<&str>, run: F) -> anyhow::Result<i32>
+where
+    F: FnOnce(
+        &Config,
+        Option<&Progress>,
+    ) -> Result<crate::correlate::Analysis, engine::EngineError>,
+{
+    let mut thresholds = load_thresholds(&a.config)?;
+    let profile = match &a.profile {
+        Some(p) => {
+            Some(rules::Profile::load(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?)
+        }
+        None => None,
+    };
+    if let Some(n) = a.nat_timeout {
+        thresholds.nat_timeout_s = n;
+    }
+    if let Some(l) = a.loss_threshold {
+        thresholds.loss_pct = l;
+    }
     let cfg = Config {
         threads: a.threads,
         heuristic_rtp: !a.no_heuristic_rtp,
@@ -288,7 +381,7 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<i32> {
                 pb.finish_and_clear();
             })
         });
-        let r = engine::analyze_paths(&a.captures, &cfg, Some(&progress));
+        let r = run(&cfg, Some(&progress));
         done.store(true, Ordering::Relaxed);
         if let Some(b) = bar {
             let _ = b.join();
@@ -299,7 +392,17 @@ fn analyze(a: AnalyzeArgs) -> anyhow::Result<i32> {
         only: a.rules.clone(),
         disable: a.disable.clone(),
     };
-    let findings = rules::run(&analysis, &thresholds, &sel);
+    let other = match vantage {
+        Some(v) => Some(engine::analyze_paths(&[v.to_string()], &cfg, None)?),
+        None => None,
+    };
+    let findings = rules::run_all(
+        &analysis,
+        &thresholds,
+        &sel,
+        profile.as_ref(),
+        other.as_ref(),
+    );
     let worst = findings.iter().map(|f| f.severity).max();
     let rep = report::build(&analysis, findings, !a.show_usernames);
     let color = match a.color {

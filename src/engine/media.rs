@@ -449,3 +449,20 @@ impl Media {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What one tracked stream costs (docs/performance.md quotes these numbers).
+    #[test]
+    fn per_stream_state_is_small() {
+        let stream = std::mem::size_of::<MediaStream>();
+        let key = std::mem::size_of::<StreamId>();
+        eprintln!(
+            "MediaStream {stream} B + StreamId {key} B per stream (+ hash table slot overhead)"
+        );
+        assert!(stream <= 400, "MediaStream grew to {stream} bytes");
+        assert!(key <= 80);
+    }
+}

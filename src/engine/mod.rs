@@ -10,7 +10,7 @@
 mod media;
 mod pipeline;
 
-pub use pipeline::{EngineError, Progress, analyze_paths};
+pub use pipeline::{EngineError, Progress, analyze_paths, analyze_source};
 
 use crate::decode::ReassemblyLimits;
 use crate::sip::state::SipLimits;

@@ -2,7 +2,7 @@
 
 use super::Config;
 use super::media::Media;
-use crate::capture::{Batch, CaptureError, FileInfo, MergedReader};
+use crate::capture::{Batch, CaptureError, FileInfo, FrameSource, MergedReader};
 use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, HostActivity, StreamKey, attach};
 use crate::decode::{Datagram, Decoded, Detached, Held, L4, Reassembler, decode_frame};
 use crate::sip::state::{SipPacket, SipState};
@@ -659,7 +659,16 @@ pub fn analyze_paths(
     if paths.is_empty() {
         return Err(EngineError::NoInput);
     }
-    let mut reader = MergedReader::open(paths)?;
+    let reader = MergedReader::open(paths)?;
+    analyze_source(reader, cfg, progress)
+}
+
+/// Analyse frames from any source (files, or a live interface with the `live` feature).
+pub fn analyze_source<S: FrameSource>(
+    mut reader: S,
+    cfg: &Config,
+    progress: Option<&Progress>,
+) -> Result<Analysis, EngineError> {
     if let (Some(p), Some(t)) = (progress, reader.total_bytes()) {
         p.total_bytes.store(t, Ordering::Relaxed);
     }

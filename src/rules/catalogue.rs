@@ -77,6 +77,7 @@ static REGISTRY: &[&dyn Rule] = &[
     &nat::EarlyMediaLost,
     &nat::BindingChurn,
     &nat::AlgRewriteInconsistent,
+    &vantage::TwoCaptureDiff,
     // media
     &media::OneWay,
     &media::NoMedia,
@@ -97,6 +98,19 @@ static REGISTRY: &[&dyn Rule] = &[
     &security::Bruteforce,
     &security::TollFraud,
     &security::Flood,
+    // policy (only with a profile: run_with_profile)
+    &policy::Transport,
+    &policy::MethodNotAccepted,
+    &policy::Codec,
+    &policy::Dtmf,
+    &policy::T38,
+    &policy::NumberFormatRule,
+    &policy::CallerId,
+    &policy::PeerAddress,
+    &policy::RtpPortRange,
+    &policy::Channels,
+    &policy::Destination,
+    &policy::Keepalive,
 ];
 
 /// Every rule, in catalogue order.

@@ -8,8 +8,12 @@ use crate::types::{FrameRef, Ts};
 use serde::Serialize;
 
 mod catalogue;
+mod doc;
 mod families;
+pub mod profile;
 pub use catalogue::registry;
+pub use doc::markdown;
+pub use profile::Profile;
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -177,6 +181,11 @@ pub struct Ctx<'a> {
     pub thresholds: &'a Thresholds,
     /// The capture's first timestamp, for relative times.
     pub t0: Ts,
+    /// The trunk's policy profile; the `policy.*` rules do nothing without one.
+    pub profile: Option<&'a Profile>,
+    /// The same traffic captured at a second vantage point (`--vantage`): the far side of
+    /// a NAT/ALG router. `alg.two-capture-diff` compares the two.
+    pub vantage: Option<&'a Analysis>,
 }
 
 impl Ctx<'_> {
@@ -215,11 +224,51 @@ impl Selection {
 }
 
 /// Run the selected rules; findings sorted by severity (worst first), then subject, then rule.
+/// The `policy.*` rules need a profile and find nothing here: see [`run_with_profile`].
 pub fn run(analysis: &Analysis, thresholds: &Thresholds, sel: &Selection) -> Vec<Finding> {
+    run_with_profile(analysis, thresholds, sel, None)
+}
+
+/// [`run`] with a trunk policy profile (`--profile FILE.toml`, read with
+/// [`Profile::load`]): the `policy.*` rules compare the capture against it, and its
+/// `nat_binding_timeout_s` / `keepalive_interval_s` replace the thresholds `nat_timeout_s`
+/// / `keepalive_max_s` for the other rules.
+pub fn run_with_profile(
+    analysis: &Analysis,
+    thresholds: &Thresholds,
+    sel: &Selection,
+    profile: Option<&Profile>,
+) -> Vec<Finding> {
+    run_all(analysis, thresholds, sel, profile, None)
+}
+
+/// Run the selected rules with an optional policy profile and an optional second capture
+/// of the same traffic taken at another vantage point.
+pub fn run_all(
+    analysis: &Analysis,
+    thresholds: &Thresholds,
+    sel: &Selection,
+    profile: Option<&Profile>,
+    vantage: Option<&Analysis>,
+) -> Vec<Finding> {
+    let mut th = thresholds.clone();
+    if let Some(p) = profile {
+        if let Some(n) = p
+            .nat_binding_timeout_s
+            .filter(|n| n.is_finite() && *n > 0.0)
+        {
+            th.nat_timeout_s = n;
+        }
+        if let Some(k) = p.keepalive_interval_s.filter(|k| k.is_finite() && *k > 0.0) {
+            th.keepalive_max_s = k;
+        }
+    }
     let cx = Ctx {
         analysis,
-        thresholds,
+        thresholds: &th,
         t0: analysis.capture.first_ts.unwrap_or_default(),
+        profile,
+        vantage,
     };
     let mut out = Vec::new();
     for r in registry() {

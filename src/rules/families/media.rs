@@ -4,7 +4,7 @@
 use super::{call_subject, fmt_s, start_line, stream_subject};
 use crate::correlate::{Call, Stream};
 use crate::rules::catalogue::rule;
-use crate::rules::{Ctx, Evidence, Subject, finding};
+use crate::rules::{Ctx, Evidence, Severity, Subject, finding};
 use crate::sdp::{Direction, Sdp};
 use crate::sip::state::{MsgKind, SdpRef};
 use crate::sip::wire::Method;
@@ -31,6 +31,16 @@ fn talked(c: &Call) -> Option<f64> {
 
 fn audio_sdp(sdp: &Sdp) -> bool {
     sdp.media.iter().any(|m| m.kind == "audio" && m.port != 0)
+}
+
+/// The SDP attribute that sets a direction.
+fn direction_attr(d: Direction) -> &'static str {
+    match d {
+        Direction::SendRecv => "a=sendrecv",
+        Direction::SendOnly => "a=sendonly",
+        Direction::RecvOnly => "a=recvonly",
+        Direction::Inactive => "a=inactive",
+    }
 }
 
 fn held(sdp: &Sdp) -> bool {
@@ -120,38 +130,72 @@ rule! {
         id: "media.none",
         severity: Error,
         title: "Answered call without any media",
-        explanation: "The call was answered and lasted, the SDP negotiated audio, but no RTP was captured in either direction: both parties hear silence — or the capture point does not see the media path (media relayed elsewhere).",
+        explanation: "The call was answered and lasted, the SDP negotiated audio, but no RTP was captured in either direction: both parties hear silence — or the capture point does not see the media path (media relayed elsewhere). When the capture holds no RTP at all, the capture point is the likelier explanation (a SIP-only filter, a signalling-only port mirror, a load test without media), and the calls are reported once, as a warning about the capture.",
         remediation: "Check that the capture sees the media path; then firewall rules for the RTP port range and the addresses in the SDP.",
-        thresholds: "answered call ≥ 2 s with audio in SDP and no stream",
+        thresholds: "answered call ≥ 2 s with audio in SDP and no stream; when the capture holds no RTP at all, one capture-level warning for all such calls",
     } |cx, out, meta| {
-        for c in &cx.analysis.calls {
-            let Some(d) = talked(c) else { continue };
-            if !c.streams.is_empty() || !refs(c).any(|r| audio_sdp(&r.sdp)) {
-                continue;
-            }
-            let mut ev = Vec::new();
+        let hits: Vec<(&Call, f64)> = cx
+            .analysis
+            .calls
+            .iter()
+            .filter_map(|c| talked(c).map(|d| (c, d)))
+            .filter(|(c, _)| c.streams.is_empty() && refs(c).any(|r| audio_sdp(&r.sdp)))
+            .collect();
+        let evidence = |c: &Call, d: f64, ev: &mut Vec<Evidence>| {
             for r in refs(c).take(2) {
                 if let Some(m) = r.sdp.audio() {
                     ev.push(cx.ev(
                         r.frame,
                         r.ts,
                         format!(
-                                "SDP in {}: {} ({})",
-                                r.carried_in,
-                                m.line,
-                                r.sdp
-                                    .media_connection(m)
-                                    .map(|x| x.line.clone())
-                                    .unwrap_or_default()
-                            ),
+                            "SDP in {}: {} ({})",
+                            r.carried_in,
+                            m.line,
+                            r.sdp
+                                .media_connection(m)
+                                .map(|x| x.line.clone())
+                                .unwrap_or_default()
+                        ),
                     ));
                 }
             }
             ev.push(Evidence {
                 frame: None,
                 time: None,
-                what: format!("no RTP during {} of answered call", fmt_s(d)),
+                what: format!("no RTP during {} of answered call {}", fmt_s(d), c.sip.call_id),
             });
+        };
+        let no_rtp_anywhere =
+            cx.analysis.streams.is_empty() && cx.analysis.capture.accounting.rtp == 0;
+        if no_rtp_anywhere && !hits.is_empty() {
+            let mut ev = Vec::new();
+            for (c, d) in hits.iter().take(3) {
+                evidence(c, *d, &mut ev);
+            }
+            ev.push(Evidence {
+                frame: None,
+                time: None,
+                what: format!(
+                    "{} answered calls negotiated audio; the capture holds no RTP packet at all",
+                    hits.len()
+                ),
+            });
+            let mut f = finding(
+                meta,
+                Subject::Capture,
+                format!(
+                    "{} answered calls without RTP, and no RTP anywhere in the capture: the capture point probably does not see the media",
+                    hits.len()
+                ),
+                ev,
+            );
+            f.severity = Severity::Warning;
+            out.push(f);
+            return;
+        }
+        for (c, d) in hits {
+            let mut ev = Vec::new();
+            evidence(c, d, &mut ev);
             out.push(finding(
                 meta,
                 call_subject(c),
@@ -165,6 +209,28 @@ rule! {
     }
 }
 
+/// Video (90 kHz clock, or on a port a video m= section of its call announced) is sent in
+/// bursts of packets per frame and may pause when a camera is muted: audio thresholds
+/// (jitter, RTP timeout, MOS) do not apply to it.
+pub(crate) fn is_video(cx: &Ctx<'_>, s: &Stream) -> bool {
+    if s.clock_rate == 90_000 {
+        return true;
+    }
+    let Some(c) = s.call.and_then(|i| cx.analysis.calls.get(i)) else {
+        return false;
+    };
+    refs(c).any(|r| {
+        r.sdp.media.iter().any(|m| {
+            m.kind.eq_ignore_ascii_case("video")
+                && m.port != 0
+                && r.sdp.media_addr(m).is_some_and(|ip| {
+                    let ep = crate::types::Endpoint::new(ip, m.port);
+                    ep == s.dst || ep == s.src
+                })
+        })
+    })
+}
+
 rule! {
     Stopped {
         id: "media.stopped",
@@ -172,10 +238,10 @@ rule! {
         title: "Media stopped mid-call",
         explanation: "RTP paused longer than an RTP timeout in the middle of the call. Users hear silence; PBXs with rtptimeout hang up. Causes: network outage, a NAT/firewall dropping the flow, the far end stopping media (e.g. hold without signalling).",
         remediation: "Look at what happened at the time of the gap (re-INVITE? network event?); check the path for outages.",
-        thresholds: "rtp_timeout_s (5 s) without a packet in a stream of a call",
+        thresholds: "rtp_timeout_s (5 s) without a packet in an audio stream of a call (video may pause)",
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
-            if s.call.is_none() || s.stats.max_gap_ms < cx.thresholds.rtp_timeout_s * 1000.0 {
+            if s.call.is_none() || is_video(cx, s) || s.stats.max_gap_ms < cx.thresholds.rtp_timeout_s * 1000.0 {
                 continue;
             }
             let mut ev = vec![];
@@ -251,20 +317,27 @@ rule! {
     }
 }
 
-fn pts(sdp: &Sdp) -> Vec<(u8, String)> {
-    sdp.audio()
-        .map(|m| {
-            m.payload_types()
-                .into_iter()
-                .map(|pt| {
-                    (
-                        pt,
-                        m.codec(pt).map(|c| c.0).unwrap_or_else(|| pt.to_string()),
-                    )
-                })
-                .collect()
+/// Payload types and codec names of every active m= section of `kind` ("audio",
+/// "video", ...), in order.
+fn pts_of(sdp: &Sdp, kind: &str) -> Vec<(u8, String)> {
+    sdp.media
+        .iter()
+        .filter(|m| m.port != 0 && m.kind.eq_ignore_ascii_case(kind))
+        .flat_map(|m| {
+            m.payload_types().into_iter().map(move |pt| {
+                (
+                    pt,
+                    m.codec(pt).map(|c| c.0).unwrap_or_else(|| pt.to_string()),
+                )
+            })
         })
-        .unwrap_or_default()
+        .collect()
+}
+
+/// Every payload type any m= section of `sdp` lists (audio, video, text, ...): a stream's
+/// payload type is "negotiated" if any section of the call's SDP names it.
+fn all_pts(sdp: &Sdp) -> impl Iterator<Item = u8> + '_ {
+    sdp.media.iter().flat_map(|m| m.payload_types())
 }
 
 fn is_aux(name: &str) -> bool {
@@ -311,36 +384,49 @@ rule! {
             }
             for ex in &s.sdp {
                 let Some(ans) = &ex.answer else { continue };
-                let o = pts(&ex.offer.sdp);
-                let a = pts(&ans.sdp);
-                if o.is_empty() || a.is_empty() {
-                    continue;
-                }
-                let common = a.iter().any(|(_, an)| {
-                    !is_aux(an) && o.iter().any(|(_, on)| on.eq_ignore_ascii_case(an))
-                });
-                if !common {
-                    let (Some(om), Some(am)) = (ex.offer.sdp.audio(), ans.sdp.audio()) else {
+                // Compare like with like: audio with audio, video with video.
+                for kind in ["audio", "video"] {
+                    let o = pts_of(&ex.offer.sdp, kind);
+                    let a = pts_of(&ans.sdp, kind);
+                    if o.is_empty() || a.is_empty() {
                         continue;
+                    }
+                    let common = a.iter().any(|(_, an)| {
+                        !is_aux(an) && o.iter().any(|(_, on)| on.eq_ignore_ascii_case(an))
+                    });
+                    if common {
+                        continue;
+                    }
+                    let line = |sdp: &Sdp| {
+                        sdp.media
+                            .iter()
+                            .find(|m| m.port != 0 && m.kind.eq_ignore_ascii_case(kind))
+                            .map(|m| m.line.clone())
+                            .unwrap_or_default()
                     };
                     out.push(finding(
                         meta,
                         call_subject(c),
-                        "answer shares no codec with the offer".into(),
+                        format!("{kind} answer shares no codec with the offer"),
                         vec![
-                            cx.ev(ex.offer.frame, ex.offer.ts, format!("offer: {}", om.line)),
-                            cx.ev(ans.frame, ans.ts, format!("answer: {}", am.line)),
+                            cx.ev(
+                                ex.offer.frame,
+                                ex.offer.ts,
+                                format!("offer: {}", line(&ex.offer.sdp)),
+                            ),
+                            cx.ev(ans.frame, ans.ts, format!("answer: {}", line(&ans.sdp))),
                         ],
                     ));
                 }
             }
-            let negotiated: Vec<u8> = refs(c)
-                .flat_map(|r| pts(&r.sdp).into_iter().map(|(p, _)| p))
-                .collect();
+            let mut negotiated: Vec<u8> = refs(c).flat_map(|r| all_pts(&r.sdp)).collect();
+            negotiated.sort_unstable();
+            negotiated.dedup();
             if negotiated.is_empty() {
                 continue;
             }
             for st in streams(cx, c) {
+                // PT 13 is comfort noise (RFC 3389), commonly sent without being listed.
                 if let Some(pt) = st
                     .stats
                     .payload_types
@@ -369,8 +455,34 @@ rule! {
     }
 }
 
-fn has_te(sdp: &Sdp) -> bool {
-    sdp.audio().and_then(|m| m.telephone_event_pt()).is_some()
+/// The telephone-event payload type of the audio section. An answer that lists the
+/// offer's telephone-event payload type in its m= line without an rtpmap of its own
+/// accepted the offer's mapping (seen from several UAs), so `offer_pt` counts for it.
+fn te_pt(sdp: &Sdp, offer_pt: Option<u8>) -> Option<u8> {
+    let m = sdp.audio()?;
+    m.telephone_event_pt().or_else(|| {
+        offer_pt
+            .filter(|pt| m.payload_types().contains(pt) && !m.rtpmap.iter().any(|r| r.pt == *pt))
+    })
+}
+
+/// Codecs through which in-band DTMF tones survive (waveform codecs). Compressed codecs
+/// (G.729, GSM, iLBC, Opus, Speex, ...) distort the tones, so without telephone-event the
+/// digits are lost.
+fn inband_dtmf_ok(codec: &str) -> bool {
+    let c = codec.to_ascii_lowercase();
+    matches!(
+        c.as_str(),
+        "pcmu" | "pcma" | "g722" | "l16" | "g711u" | "g711a"
+    )
+}
+
+/// The first non-auxiliary codec of the answer's audio section (the one that is used).
+fn answer_codec(sdp: &Sdp) -> Option<String> {
+    pts_of(sdp, "audio")
+        .into_iter()
+        .map(|(_, n)| n)
+        .find(|n| !is_aux(n))
 }
 
 rule! {
@@ -378,35 +490,78 @@ rule! {
         id: "media.dtmf-mismatch",
         severity: Warning,
         title: "DTMF mode mismatch (telephone-event on one side only, or SIP INFO)",
-        explanation: "One side offers RFC 2833/4733 telephone-event and the other does not, or digits travel as SIP INFO. Digits then get lost or doubled: IVRs and voicemail PINs stop working.",
-        remediation: "Use RFC 2833 telephone-event on both sides (most trunks accept only that); disable SIP INFO and in-band DTMF.",
-        thresholds: "telephone-event in offer xor answer; any INFO with a DTMF body",
+        explanation: "Digits (IVR choices, voicemail PINs) need a DTMF mode both sides use. When the offer has RFC 2833/4733 telephone-event and the answerer does not support it, digits must travel in-band: that works through G.711/G.722 (reported as info) but not through compressed codecs such as G.729, GSM or Opus, and events sent anyway are dropped by the receiver (warnings). An answer with telephone-event the offer never had breaks RFC 3264 but is common and harmless until events are actually sent (info, warning when they are). Digits sent as SIP INFO are a legitimate mode between some peers but most trunks accept only RFC 2833 (info).",
+        remediation: "Use RFC 2833 telephone-event on both sides (most trunks accept only that); with compressed codecs never rely on in-band DTMF; disable SIP INFO DTMF toward trunks that do not take it.",
+        thresholds: "telephone-event in the offer only: info with G.711/G.722, warning with a compressed codec or when RTP events flow anyway; in the answer only: info, warning when events flow; INFO with a DTMF body: info",
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             for ex in &c.sip.sdp {
                 let Some(ans) = &ex.answer else { continue };
-                if has_te(&ex.offer.sdp) != has_te(&ans.sdp) {
-                    let (Some(om), Some(am)) = (ex.offer.sdp.audio(), ans.sdp.audio()) else {
-                        continue;
-                    };
-                    out.push(finding(
-                        meta,
-                        call_subject(c),
-                        format!(
-                            "telephone-event only in the {}",
-                            if has_te(&ex.offer.sdp) {
-                                "offer"
-                            } else {
-                                "answer"
-                            }
-                        ),
-                        vec![
-                            cx.ev(ex.offer.frame, ex.offer.ts, format!("offer: {}", om.line)),
-                            cx.ev(ans.frame, ans.ts, format!("answer: {}", am.line)),
-                        ],
-                    ));
-                    break;
+                let offer_te = te_pt(&ex.offer.sdp, None);
+                let answer_te = te_pt(&ans.sdp, offer_te);
+                if offer_te.is_some() == answer_te.is_some() {
+                    continue;
                 }
+                let (Some(om), Some(am)) = (ex.offer.sdp.audio(), ans.sdp.audio()) else {
+                    continue;
+                };
+                let mut ev = vec![
+                    cx.ev(ex.offer.frame, ex.offer.ts, format!("offer: {}", om.line)),
+                    cx.ev(ans.frame, ans.ts, format!("answer: {}", am.line)),
+                ];
+                let (summary, severity) = if let Some(pt) = offer_te {
+                    let codec = answer_codec(&ans.sdp).unwrap_or_else(|| "?".into());
+                    let events = streams(cx, c)
+                        .into_iter()
+                        .find(|st| !st.dtmf.is_empty() || st.stats.payload_types.contains(&pt));
+                    if let Some(st) = events {
+                        ev.push(cx.ev(
+                            st.first_frame,
+                            st.first_ts,
+                            format!(
+                                "RTP {} → {} carries telephone-event (PT {pt}) the answer did not accept",
+                                st.src, st.dst
+                            ),
+                        ));
+                        (
+                            format!("telephone-event only in the offer, but {} sends events anyway", st.src),
+                            Severity::Warning,
+                        )
+                    } else if inband_dtmf_ok(&codec) {
+                        (
+                            format!("answerer does not support telephone-event; DTMF must go in-band in {codec}"),
+                            Severity::Info,
+                        )
+                    } else {
+                        (
+                            format!("answerer does not support telephone-event and {codec} cannot carry in-band DTMF: digits will be lost"),
+                            Severity::Warning,
+                        )
+                    }
+                } else if let Some(st) = answer_te.and_then(|pt| {
+                    streams(cx, c)
+                        .into_iter()
+                        .find(|st| !st.dtmf.is_empty() || st.stats.payload_types.contains(&pt))
+                }) {
+                    ev.push(cx.ev(
+                        st.first_frame,
+                        st.first_ts,
+                        format!("RTP {} → {} carries telephone-event the offerer never offered", st.src, st.dst),
+                    ));
+                    (
+                        format!("telephone-event only in the answer, and {} sends events the offerer cannot decode", st.src),
+                        Severity::Warning,
+                    )
+                } else {
+                    (
+                        "telephone-event only in the answer (RFC 3264 forbids adding it; harmless while no events are sent)".to_string(),
+                        Severity::Info,
+                    )
+                };
+                let mut f = finding(meta, call_subject(c), summary, ev);
+                f.severity = severity;
+                out.push(f);
+                break;
             }
             let infos: Vec<_> = c
                 .sip
@@ -419,16 +574,19 @@ rule! {
                             method: Method::Info,
                             ..
                         }
-                    ) && m.msg.content_type().is_some_and(|t| t.contains("dtmf"))
+                    ) && !m.retransmission
+                        && m.msg.content_type().is_some_and(|t| t.to_ascii_lowercase().contains("dtmf"))
                 })
                 .collect();
             if let Some(first) = infos.first() {
-                out.push(finding(
+                let mut f = finding(
                     meta,
                     call_subject(c),
                     format!("{} DTMF digits sent as SIP INFO", infos.len()),
                     vec![cx.ev(first.frame, first.ts, start_line(first))],
-                ));
+                );
+                f.severity = Severity::Info;
+                out.push(f);
             }
         }
     }
@@ -467,7 +625,15 @@ rule! {
                     vec![cx.ev(
                         last.offer.frame,
                         last.offer.ts,
-                        format!("hold offer in {}: {m}", last.offer.carried_in),
+                        format!(
+                            "hold offer in {}: {m} ({})",
+                            last.offer.carried_in,
+                            last.offer
+                                .sdp
+                                .audio()
+                                .map(|a| direction_attr(last.offer.sdp.media_direction(a)))
+                                .unwrap_or("?")
+                        ),
                     )],
                 ));
             }

@@ -3,10 +3,12 @@
 pub mod capture;
 pub mod media;
 pub mod nat;
+pub mod policy;
 pub mod qos;
 pub mod reg;
 pub mod security;
 pub mod sip;
+pub mod vantage;
 
 use crate::correlate::{Call, Stream};
 use crate::rules::Subject;

@@ -222,34 +222,67 @@ rule! {
     }
 }
 
+/// Least media sent to the announced address before the switch for `nat.early-media-lost`:
+/// a relay's single probe packet before latching is normal (field knowledge §8).
+const EARLY_LOST_MIN_PACKETS: u64 = 10;
+const EARLY_LOST_MIN_S: f64 = 0.5;
+
 rule! {
     EarlyMediaLost {
         id: "nat.early-media-lost",
         severity: Warning,
         title: "The first seconds of media went to the announced address before latching",
-        explanation: "The far end first sent media to the address the SDP announced and switched to the NATed phone's real address only after the phone's own RTP arrived (latching). Everything sent before the switch was lost: the first part of the call is missing for the customer.",
+        explanation: "The far end first sent media to the address the SDP announced and switched to the NATed phone's real address only after the phone's own RTP arrived (latching). Everything sent before the switch was lost: the first part of the call is missing for the customer. A media relay's single probe packet before latching is normal and not reported; neither is a destination change that a new SDP (re-INVITE, transfer) announced.",
         remediation: "Give the phone its public address in SDP (STUN, externip), or make the phone send RTP at once (no late media start), or forward its RTP ports.",
-        thresholds: "same source and SSRC sent to two destinations, the first one the announced address",
+        thresholds: "same call, source and SSRC sent first to an address the call's SDP announced, then (within 2 s of stopping) to an address no SDP announced from which the other side's RTP comes; ≥ 10 packets and ≥ 0.5 s before the switch",
     } |cx, out, meta| {
         let st = &cx.analysis.streams;
-        for (i, a) in st.iter().enumerate() {
-            for b in st.iter().skip(i + 1) {
-                if a.src != b.src || a.ssrc != b.ssrc || a.dst == b.dst || b.first_ts < a.first_ts {
-                    continue;
-                }
-                // a went first (to the announced address), b is the latched destination.
-                let lost_s = b.first_ts.secs_since(a.first_ts);
-                out.push(finding(
+        // Group by (call, source, SSRC): linear in the number of streams.
+        let mut groups: std::collections::BTreeMap<(usize, Endpoint, u32), Vec<&Stream>> =
+            Default::default();
+        for s in st {
+            if let Some(ci) = s.call {
+                groups.entry((ci, s.src, s.ssrc)).or_default().push(s);
+            }
+        }
+        for ((ci, _, _), mut list) in groups {
+            if list.len() < 2 {
+                continue;
+            }
+            let Some(c) = cx.analysis.calls.get(ci) else { continue };
+            list.sort_by_key(|s| (s.first_ts, s.first_frame));
+            let announced: Vec<Endpoint> =
+                refs(c).flat_map(|r| sdp_endpoints(&r.sdp)).collect();
+            let Some(a) = list.first().copied() else { continue };
+            let Some(b) = list.iter().skip(1).copied().find(|b| b.dst != a.dst) else {
+                continue;
+            };
+            let before_s = a.last_ts.secs_since(a.first_ts);
+            let latched_source = c
+                .streams
+                .iter()
+                .filter_map(|i| st.get(*i))
+                .any(|o| o.src == b.dst);
+            if !announced.contains(&a.dst)
+                || announced.contains(&b.dst)
+                || !latched_source
+                || b.first_ts.secs_since(a.last_ts) > 2.0
+                || a.stats.packets < EARLY_LOST_MIN_PACKETS
+                || before_s < EARLY_LOST_MIN_S
+            {
+                continue;
+            }
+            let lost_s = b.first_ts.secs_since(a.first_ts);
+            out.push(finding(
                 meta,
                 stream_subject(a),
                 format!("media 0x{:08X} from {} went to {} for {lost_s:.1} s ({} packets) before switching to {}", a.ssrc, a.src, a.dst, a.stats.packets, b.dst),
                 vec![
-                    cx.ev(a.first_frame, a.first_ts, format!("first RTP {} → {}", a.src, a.dst)),
+                    cx.ev(a.first_frame, a.first_ts, format!("first RTP {} → {} (the announced address)", a.src, a.dst)),
                     cx.ev(a.last_frame, a.last_ts, format!("last RTP to {} ({} packets lost to the caller)", a.dst, a.stats.packets)),
                     cx.ev(b.first_frame, b.first_ts, format!("first RTP {} → {} (latched)", b.src, b.dst)),
                 ],
             ));
-            }
         }
     }
 }
@@ -304,9 +337,9 @@ rule! {
         id: "alg.rewrite-inconsistent",
         severity: Warning,
         title: "Signs of a SIP ALG rewriting messages in flight",
-        explanation: "Parts of the same message disagree in a way only an in-flight rewrite produces: the SDP c= address was changed but o= left private (or the reverse), Contact was rewritten but Via not, or Content-Length no longer matches the body. Router SIP ALGs do this and often break calls.",
+        explanation: "Parts of the same message disagree in a way an in-flight rewrite produces: the SDP c= address was changed but o= left private (or the reverse), Contact was rewritten but Via not, or Content-Length no longer matches the body. Router SIP ALGs do this and often break calls. One sign alone is weak: a phone configured with STUN legitimately puts its public address in c= (and Contact) and leaves o= (and Via) private, so a single sign is reported as info; two or more signs in one call are a warning. A Content-Length mismatch alone is left to sip.malformed.",
         remediation: "Disable the SIP ALG (\"SIP helper\", \"SIP passthrough\") on the router and fix NAT on the phone instead (STUN, rport, public address).",
-        thresholds: "c=/o= routability differs; Contact public while top Via private (or the reverse); Content-Length mismatch",
+        thresholds: "signs: c=/o= routability differs; Contact and top Via routability differ in a request; Content-Length mismatch. ≥ 2 signs: warning; c=/o= or Contact/Via alone: info",
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let mut ev = Vec::new();
@@ -320,6 +353,7 @@ rule! {
                 };
                 if let (Some(oip), Some(cip)) = (o.ip, cl.ip)
                     && is_unroutable(&oip) != is_unroutable(&cip)
+                    && !cip.is_unspecified()
                 {
                     ev.push(cx.ev(r.frame, r.ts, cl.line.clone()));
                     ev.push(cx.ev(r.frame, r.ts, o.line.clone()));
@@ -347,6 +381,7 @@ rule! {
                     break;
                 }
             }
+            let signs_in_headers = what.len();
             if let Some(a) = cx.analysis.anomalies.iter().find(|a| {
                 a.kind == "sip.content_length_mismatch"
                     && c.sip.messages.iter().any(|m| m.frame == a.frame)
@@ -358,14 +393,23 @@ rule! {
                 });
                 what.push("Content-Length does not match the body".into());
             }
-            if !what.is_empty() {
-                out.push(finding(
-                    meta,
-                    call_subject(c),
-                    format!("in-flight rewriting suspected: {}", what.join("; ")),
-                    ev,
-                ));
+            if signs_in_headers == 0 {
+                continue;
             }
+            let mut f = finding(
+                meta,
+                call_subject(c),
+                format!(
+                    "in-flight rewriting {}: {}",
+                    if what.len() >= 2 { "suspected" } else { "possible (one sign only; STUN phones do this too)" },
+                    what.join("; ")
+                ),
+                ev,
+            );
+            if what.len() < 2 {
+                f.severity = crate::rules::Severity::Info;
+            }
+            out.push(f);
         }
     }
 }

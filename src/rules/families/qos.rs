@@ -44,10 +44,10 @@ rule! {
         title: "Jitter above the threshold",
         explanation: "Packets arrive with irregular spacing. Beyond what the receiver's jitter buffer absorbs, late packets are discarded and speech breaks up.",
         remediation: "Prioritise RTP (DSCP EF), avoid congested or wireless links, increase the jitter buffer.",
-        thresholds: "jitter_ms (30 ms) max RFC 3550 jitter",
+        thresholds: "jitter_ms (30 ms) max RFC 3550 jitter; audio streams only (video is bursty by design)",
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
-            if !s.stats.jitter_valid || s.stats.max_jitter_ms <= cx.thresholds.jitter_ms {
+            if super::media::is_video(cx, s) || !s.stats.jitter_valid || s.stats.max_jitter_ms <= cx.thresholds.jitter_ms {
                 continue;
             }
             out.push(finding(
@@ -74,11 +74,11 @@ rule! {
         title: "Estimated MOS below the threshold",
         explanation: "The E-model (ITU-T G.107) estimate from codec, loss, jitter and delay predicts poor perceived quality. The inputs are in the evidence so you can see which one drags it down.",
         remediation: "Address the dominant impairment: loss (network), jitter (QoS), or a low-bit-rate codec.",
-        thresholds: "mos (3.6)",
+        thresholds: "mos (3.6); audio streams with ≥ 50 packets",
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
             let Some(m) = &s.mos else { continue };
-            if s.stats.packets < 50 || m.mos >= cx.thresholds.mos {
+            if super::media::is_video(cx, s) || s.stats.packets < 50 || m.mos >= cx.thresholds.mos {
                 continue;
             }
             out.push(finding(

@@ -9,7 +9,9 @@ use crate::types::{FrameRef, Ts};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-/// Known scanner User-Agents (case-insensitive substrings).
+/// Known scanner User-Agents (case-insensitive substrings). Not listed on purpose:
+/// "fpbx" (FreePBX's own `FPBX-…` User-Agent) and "ozeki" (a commercial VoIP SDK), both
+/// ordinary software that an earlier list flagged on ordinary captures.
 const SCANNERS: &[&str] = &[
     "friendly-scanner",
     "sipvicious",
@@ -22,9 +24,7 @@ const SCANNERS: &[&str] = &[
     "sipsak",
     "smap",
     "pplsip",
-    "ozeki",
     "cantcoco",
-    "fpbx",
     "sipptk",
 ];
 

@@ -24,15 +24,25 @@ fn is_request(m: &MsgRecord, method: &Method) -> bool {
     matches!(&m.kind, MsgKind::Request { method: x, .. } if x == method)
 }
 
+/// Calls failing the same way toward the same peer are reported as one finding from this
+/// many on (a load test or a misconfigured trunk fails every call identically; a thousand
+/// identical findings hide everything else).
+const CLUSTER_MIN: usize = 5;
+/// Calls of a cluster whose messages are kept as evidence.
+const CLUSTER_EVIDENCE: usize = 3;
+
 rule! {
     CallFailed {
         id: "sip.call-failed",
         severity: Warning,
         title: "Call rejected with a 4xx/5xx/6xx final response",
-        explanation: "The call ended with a final error response. The code says which class of problem it is; the reason phrase, as the provider wrote it, usually names the real cause (no credit, wrong number format, codec mismatch, private IP address...). Busy and declined answers are a callee's choice, not a fault, and are reported as info.",
+        explanation: "The call ended with a final error response. The code says which class of problem it is; the reason phrase, as the provider wrote it, usually names the real cause (no credit, wrong number format, codec mismatch, private IP address...). Busy and declined answers are a callee's choice, not a fault, and are reported as info. When many calls fail with the same code and reason from the same peer, they are reported once for that peer, with the count.",
         remediation: "Read the reason phrase and the meaning beside it: fix the number format, credentials, codec list or account as it indicates; for 5xx retry later or ask the provider.",
-        thresholds: "state REJECTED with final code ≥ 400 (486, 600, 603 as info)",
+        thresholds: "state REJECTED with final code ≥ 400 (486, 600, 603 as info; 5xx as error); ≥ 5 calls with the same (peer, code, reason) become one finding per peer",
     } |cx, out, meta| {
+        // (peer that answered, code, reason) → calls, in capture order.
+        let mut groups: BTreeMap<(String, u16, String), Vec<&crate::correlate::Call>> =
+            BTreeMap::new();
         for c in &cx.analysis.calls {
             let s = &c.sip;
             let Some(code) = s.final_code.filter(|c| *c >= 400) else {
@@ -42,44 +52,101 @@ rule! {
                 continue;
             }
             let reason = s.final_reason.clone().unwrap_or_default();
-            let meaning = crate::sip::codes::lookup(code)
-                .map(|c| c.meaning)
-                .unwrap_or("unregistered response code");
-            let mut ev = Vec::new();
-            if let Some(inv) = s.messages.iter().find(|m| is_request(m, &Method::Invite)) {
-                ev.push(cx.ev(inv.frame, inv.ts, start_line(inv)));
-            }
-            if let Some(r) = s
+            let peer = s
                 .messages
                 .iter()
                 .rev()
                 .find(|m| matches!(m.kind, MsgKind::Response { code: x, .. } if x == code))
-            {
-                ev.push(cx.ev(r.frame, r.ts, start_line(r)));
-                if let Some(l) = header_line(r, HeaderName::Reason) {
-                    ev.push(cx.ev(r.frame, r.ts, l));
+                .map(|m| m.src.ip.to_string())
+                .unwrap_or_else(|| s.callee.ip.to_string());
+            groups.entry((peer, code, reason)).or_default().push(c);
+        }
+        for ((peer, code, reason), calls) in groups {
+            let meaning = crate::sip::codes::lookup(code)
+                .map(|c| c.meaning)
+                .unwrap_or("unregistered response code");
+            let evidence_of = |c: &crate::correlate::Call, ev: &mut Vec<Evidence>, full: bool| {
+                let s = &c.sip;
+                if let Some(inv) = s.messages.iter().find(|m| is_request(m, &Method::Invite)) {
+                    ev.push(cx.ev(inv.frame, inv.ts, start_line(inv)));
                 }
-                if let Some(l) = header_line(r, HeaderName::Server) {
-                    ev.push(cx.ev(r.frame, r.ts, l));
+                if let Some(r) = s
+                    .messages
+                    .iter()
+                    .rev()
+                    .find(|m| matches!(m.kind, MsgKind::Response { code: x, .. } if x == code))
+                {
+                    ev.push(cx.ev(r.frame, r.ts, start_line(r)));
+                    if full {
+                        if let Some(l) = header_line(r, HeaderName::Reason) {
+                            ev.push(cx.ev(r.frame, r.ts, l));
+                        }
+                        if let Some(l) = header_line(r, HeaderName::Server) {
+                            ev.push(cx.ev(r.frame, r.ts, l));
+                        }
+                    }
                 }
-            }
-            ev.push(Evidence {
-                frame: None,
-                time: None,
-                what: format!("{code} means: {meaning}"),
-            });
-            let mut f = finding(
-                meta,
-                call_subject(c),
-                format!("call to {} rejected: {code} {reason}", s.to.uri),
-                ev,
-            );
-            if matches!(code, 486 | 600 | 603) {
-                f.severity = Severity::Info;
+            };
+            let severity = if matches!(code, 486 | 600 | 603) {
+                Severity::Info
             } else if code >= 500 {
-                f.severity = Severity::Error;
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
+            if calls.len() >= CLUSTER_MIN {
+                let mut ev = Vec::new();
+                for (i, c) in calls.iter().take(CLUSTER_EVIDENCE).enumerate() {
+                    evidence_of(c, &mut ev, i == 0);
+                }
+                ev.push(Evidence {
+                    frame: None,
+                    time: None,
+                    what: format!(
+                        "{} calls rejected by {peer} with {code} {reason}; first Call-IDs: {}",
+                        calls.len(),
+                        calls
+                            .iter()
+                            .take(CLUSTER_EVIDENCE)
+                            .map(|c| c.sip.call_id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+                ev.push(Evidence {
+                    frame: None,
+                    time: None,
+                    what: format!("{code} means: {meaning}"),
+                });
+                let mut f = finding(
+                    meta,
+                    Subject::Host {
+                        address: peer.clone(),
+                    },
+                    format!("{} calls rejected by {peer}: {code} {reason}", calls.len()),
+                    ev,
+                );
+                f.severity = severity;
+                out.push(f);
+                continue;
             }
-            out.push(f);
+            for c in calls {
+                let mut ev = Vec::new();
+                evidence_of(c, &mut ev, true);
+                ev.push(Evidence {
+                    frame: None,
+                    time: None,
+                    what: format!("{code} means: {meaning}"),
+                });
+                let mut f = finding(
+                    meta,
+                    call_subject(c),
+                    format!("call to {} rejected: {code} {reason}", c.sip.to.uri),
+                    ev,
+                );
+                f.severity = severity;
+                out.push(f);
+            }
         }
     }
 }
@@ -313,10 +380,10 @@ rule! {
     TimerDrop {
         id: "sip.timer-drop",
         severity: Warning,
-        title: "Call ended at a timer signature (32 s, Session-Expires)",
-        explanation: "Answered calls that end after almost exactly 32 seconds are the mark of a missing ACK (64·T1); calls ending at the negotiated Session-Expires lacked a session refresh. Several calls ending at the same duration confirm a systematic cause rather than users hanging up.",
+        title: "Call ended at a timer signature (32 s without ACK, Session-Expires)",
+        explanation: "A callee whose 2xx is never acknowledged gives up after 64·T1 (32 s) and sends BYE (RFC 3261 §13.3.1.4): the call drops 32 s after answer. That signature needs the callee to hang up and the 2xx to be retransmitted or never ACKed; a caller hanging up at 32 s is a person. Calls ending at the negotiated Session-Expires lacked a session refresh. Several calls ending the same way confirm a systematic cause.",
         remediation: "For 32 s drops: see sip.ack-missing (NAT, SIP ALG, Contact). For Session-Expires drops: make the refresher send re-INVITE/UPDATE, or disable session timers on one side.",
-        thresholds: "answered call ending by BYE 31–34 s after answer, or within 2 s of its Session-Expires",
+        thresholds: "BYE from the callee 31–34 s after answer with the 2xx retransmitted or no ACK seen; or BYE within 2 s of the Session-Expires of the 2xx with no refresh",
     } |cx, out, meta| {
         let mut hits = Vec::new();
         for c in &cx.analysis.calls {
@@ -325,25 +392,51 @@ rule! {
                 continue;
             };
             let d = b.ts.secs_since(a);
-            let se = s
+            let oks: Vec<&MsgRecord> = s
                 .messages
                 .iter()
                 .filter(|m| is_invite_response(m) && is_response(m, 2))
-                .find_map(|m| m.msg.session_expires().map(|(v, _)| (v, m)));
-            let sig = if (31.0..=34.0).contains(&d) {
-                Some("32 s (64·T1: missing ACK)".to_string())
-            } else if let Some((v, _)) = se.filter(|(v, _)| (d - *v as f64).abs() <= 2.0) {
+                .collect();
+            let se = oks
+                .iter()
+                .find_map(|m| m.msg.session_expires().map(|(v, _)| (v, *m)));
+            let ok_resent = oks.iter().any(|m| m.retransmission);
+            let acked = s.ack_ts.is_some()
+                || s.messages.iter().any(|m| is_request(m, &Method::Ack) && m.ts >= a);
+            let refreshed = s.messages.iter().any(|x| {
+                x.ts > a
+                    && x.ts < b.ts
+                    && (is_request(x, &Method::Update) || is_request(x, &Method::Invite))
+                    && !x.retransmission
+            });
+            let sig = if (31.0..=34.0).contains(&d) && !b.by_caller && (ok_resent || !acked) {
+                Some(format!(
+                    "32 s (64·T1: {})",
+                    if acked {
+                        "2xx retransmitted"
+                    } else {
+                        "no ACK seen"
+                    }
+                ))
+            } else if let Some((v, _)) =
+                se.filter(|(v, _)| !refreshed && (d - *v as f64).abs() <= 2.0)
+            {
                 Some(format!("Session-Expires {v} s"))
             } else {
                 None
             };
             if let Some(sig) = sig {
-                hits.push((c, d, sig, b.frame, b.ts, se.map(|(_, m)| m)));
+                hits.push((c, d, sig, b, se.map(|(_, m)| m), oks.first().copied()));
             }
         }
         let n = hits.len();
-        for (c, d, sig, frame, ts, se_msg) in hits {
-            let mut ev = vec![cx.ev(frame, ts, format!("BYE {} after answer", fmt_s(d)))];
+        for (c, d, sig, b, se_msg, first_ok) in hits {
+            let mut ev = Vec::new();
+            if let Some(m) = first_ok {
+                ev.push(cx.ev(m.frame, m.ts, start_line(m)));
+            }
+            let who = if b.by_caller { "caller" } else { "callee" };
+            ev.push(cx.ev(b.frame, b.ts, format!("BYE from the {who} {} after answer", fmt_s(d))));
             if let Some(m) = se_msg
                 && let Some(l) = header_line(m, HeaderName::SessionExpires)
             {
