@@ -1598,3 +1598,42 @@ fn worst_case_correlation_is_linear() {
         &calls_and_streams(2000),
     );
 }
+
+/// `n` public→private RTP streams (3 packets each, distinct private destinations that are
+/// never seen sending).
+fn streams_to_private(n: u32) -> Vec<u8> {
+    let mut w = Wire::new(LinkKind::Raw);
+    for i in 0..n {
+        let dst = v4(10, (i >> 8) as u8, i as u8, 1);
+        for k in 0..3u16 {
+            let p = media::rtp_packet(false, 0, k, u32::from(k) * 160, i, &[0; 20]);
+            let t = T0 + i64::from(i) * MS + i64::from(k) * 20 * MS;
+            w.udp(0, t, sa(v4(198, 51, 100, 1), 30000), sa(dst, 30000), &p);
+        }
+    }
+    pcap(linktype::RAW, &w.finish())
+}
+
+/// Rule `nat.media-to-unroutable` scanned every stream for every stream with a private
+/// destination: 100,000 flood streams took 32 s of a 45 s run (release build).
+#[test]
+fn regression_media_to_unroutable_rule_is_linear() {
+    let sel = sipscope::rules::Selection {
+        only: vec!["nat.media-to-unroutable".into()],
+        disable: Vec::new(),
+    };
+    let th = sipscope::rules::Thresholds::default();
+    let (small, large) = (
+        analyze(&streams_to_private(1000)),
+        analyze(&streams_to_private(10_000)),
+    );
+    let mut found = 0;
+    let ts = best_of_5(&mut || {
+        found = sipscope::rules::run(&small, &th, &sel).len();
+    });
+    assert_eq!(found, 1000, "every stream goes to a silent private host");
+    let tl = best_of_5(&mut || {
+        std::hint::black_box(sipscope::rules::run(&large, &th, &sel));
+    });
+    assert_linear("media-to-unroutable", ts, tl);
+}

@@ -183,15 +183,22 @@ rule! {
         remediation: "Enable media latching/comedia on the public side (send to where RTP comes from), or fix the NATed side's SDP (public address, STUN, no half-working SIP ALG).",
         thresholds: "stream destination unroutable, source routable, and the private host never seen sending (else the capture is on its side of the NAT)",
     } |cx, out, meta| {
+        // Every address seen sending, collected once (a per-stream scan of all streams was
+        // quadratic: 100,000 flood streams to private addresses took minutes).
+        let senders: std::collections::HashSet<IpAddr> = cx
+            .analysis
+            .streams
+            .iter()
+            .map(|o| o.src.ip)
+            .chain(cx.analysis.hosts.iter().map(|h| h.endpoint.ip))
+            .collect();
         for s in &cx.analysis.streams {
             if !is_unroutable(&s.dst.ip) || is_unroutable(&s.src.ip) || s.stats.packets < 3 {
                 continue;
             }
             // If the private host itself shows up as a sender, the capture is on its side of
             // the NAT, where these packets do arrive (normal on the LAN side).
-            let visible = cx.analysis.streams.iter().any(|o| o.src.ip == s.dst.ip)
-                || cx.analysis.hosts.iter().any(|h| h.endpoint.ip == s.dst.ip);
-            if visible {
+            if senders.contains(&s.dst.ip) {
                 continue;
             }
             let mut ev = vec![cx.ev(
