@@ -1637,3 +1637,48 @@ fn regression_media_to_unroutable_rule_is_linear() {
     });
     assert_linear("media-to-unroutable", ts, tl);
 }
+
+/// `n` TCP connections to port 5060, each carrying the start of a SIP request (so each
+/// gets a SIP framing buffer), with the framing table capped at `n / 2`.
+fn tcp_sip_connections(n: u32) -> Vec<u8> {
+    let mut w = Wire::new(LinkKind::Raw);
+    let s_ip = v4(10, 0, 0, 10);
+    for i in 0..n {
+        let c_ip = v4(185, 2, (i >> 8) as u8, i as u8);
+        let seg = packet::tcp(
+            c_ip,
+            40000,
+            s_ip,
+            5060,
+            7,
+            1,
+            tcpflags::ACK | tcpflags::PSH,
+            1000,
+            b"INVITE sip:bob@example.net SIP/2.0\r\nVia: SIP/2.0/TCP x\r\n",
+        );
+        let ip = packet::ip(c_ip, s_ip, 6, 1, &seg);
+        w.packets.push(Packet::new(T0 + i64::from(i) * MS, ip));
+    }
+    pcap(linktype::RAW, &w.finish())
+}
+
+/// The SIP-over-TCP framing table evicted its smallest key with a `keys().min()` scan of
+/// a hash map, O(cap) per eviction: a flood of 100,000 connections took 14 s (release).
+#[test]
+fn regression_tcp_sip_eviction_is_linear() {
+    let run = |n: u32| {
+        let mut c = cfg();
+        c.reassembly.max_tcp_streams = n as usize / 2;
+        let f = TempFile::new("tcpsip", &tcp_sip_connections(n));
+        let mut a = None;
+        let t = best_of_5(&mut || {
+            a = Some(analyze_paths(&[f.path()], &c, None).unwrap());
+        });
+        let a = a.unwrap();
+        assert_accounted(&a);
+        assert_eq!(limit_hit(&a, "tcp_sip_streams"), u64::from(n - n / 2));
+        t
+    };
+    let (ts, tl) = (run(1000), run(10_000));
+    assert_linear("TCP SIP table eviction", ts, tl);
+}

@@ -147,7 +147,9 @@ struct State<'c> {
     cfg: &'c Config,
     sip: SipState,
     media: Media,
-    tcp_sip: HashMap<FiveTuple, TcpSip, RandomState>,
+    /// Ordered, so the eviction victim (the smallest key) is found in O(log n): a
+    /// `keys().min()` scan of a hash map made every eviction O(cap).
+    tcp_sip: BTreeMap<FiveTuple, TcpSip>,
     acc: Accounting,
     anomalies: Vec<Anomaly>,
     anomaly_counts: BTreeMap<String, u64>,
@@ -167,7 +169,7 @@ impl<'c> State<'c> {
             cfg,
             sip: SipState::new(cfg.sip),
             media: Media::new(cfg.max_streams),
-            tcp_sip: HashMap::default(),
+            tcp_sip: BTreeMap::new(),
             acc: Accounting::default(),
             anomalies: Vec::new(),
             anomaly_counts: BTreeMap::new(),
@@ -416,7 +418,7 @@ impl<'c> State<'c> {
             }
             if self.tcp_sip.len() >= self.cfg.reassembly.max_tcp_streams {
                 // Drop an arbitrary-but-deterministic victim: the smallest key.
-                if let Some(k) = self.tcp_sip.keys().min().copied() {
+                if let Some(k) = self.tcp_sip.keys().next().copied() {
                     self.tcp_sip.remove(&k);
                     self.tcp_sip_evicted += 1;
                 }
