@@ -8,6 +8,8 @@
 //! invariant checked everywhere: analysis never panics and the accounting categories sum
 //! exactly to the number of frames read.
 
+#![forbid(unsafe_code)]
+
 use sipscope::capture::linktype;
 use sipscope::correlate::Analysis;
 use sipscope::engine::{Config, EngineError, analyze_paths};

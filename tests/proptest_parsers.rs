@@ -6,6 +6,8 @@
 //! cut) reach far deeper into the parsers than uniform random bytes, which mostly stop
 //! at the first check.
 
+#![forbid(unsafe_code)]
+
 use proptest::prelude::*;
 use sipscope::capture::linktype;
 use sipscope::decode::{Decoded, L4, decode_frame};
