@@ -656,6 +656,8 @@ pub fn analyze_source<S: FrameSource>(
             if let Some(p) = progress {
                 p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
                 p.frames.store(state.st.acc.frames, Ordering::Relaxed);
+                p.calls
+                    .store(state.st.sip.calls_seen() as u64, Ordering::Relaxed);
             }
             if !more && b.is_empty() {
                 break;
@@ -706,6 +708,8 @@ pub fn analyze_source<S: FrameSource>(
             }
             if let Some(p) = progress {
                 p.frames.store(state.st.acc.frames, Ordering::Relaxed);
+                p.calls
+                    .store(state.st.sip.calls_seen() as u64, Ordering::Relaxed);
             }
             let _ = empty_tx.send((batch, dec));
         }
