@@ -677,31 +677,42 @@ pub fn analyze_source<S: FrameSource>(
         let _ = empty_tx.send((Batch::new(), Vec::new()));
     }
     let infos: Vec<FileInfo> = std::thread::scope(|scope| -> Result<Vec<FileInfo>, EngineError> {
-        let reader_thread = scope.spawn(move || -> Result<Vec<FileInfo>, CaptureError> {
-            while let Ok((mut b, mut dec)) = empty_rx.recv() {
-                b.clear();
-                dec.clear();
-                let more = reader.next_batch(&mut b, batch_frames)?;
-                dec.extend(
-                    b.iter()
-                        .map(|f| decode_frame(f.link, f.data).detach(f.data)),
-                );
-                if let Some(p) = progress {
-                    p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
+        let reader_thread = std::thread::Builder::new()
+            .name("sipscope-read".into())
+            .spawn_scoped(scope, move || -> Result<Vec<FileInfo>, CaptureError> {
+                while let Ok((mut b, mut dec)) = empty_rx.recv() {
+                    b.clear();
+                    dec.clear();
+                    let more = reader.next_batch(&mut b, batch_frames)?;
+                    dec.extend(
+                        b.iter()
+                            .map(|f| decode_frame(f.link, f.data).detach(f.data)),
+                    );
+                    if let Some(p) = progress {
+                        p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
+                    }
+                    if b.is_empty() && !more {
+                        break;
+                    }
+                    if full_tx.send((b, dec)).is_err() {
+                        break;
+                    }
+                    if !more {
+                        break;
+                    }
                 }
-                if b.is_empty() && !more {
-                    break;
-                }
-                if full_tx.send((b, dec)).is_err() {
-                    break;
-                }
-                if !more {
-                    break;
-                }
+                drop(full_tx);
+                Ok(reader.infos())
+            });
+        let reader_thread = match reader_thread {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(EngineError::Capture(CaptureError::Io {
+                    path: "reader thread".into(),
+                    source: e,
+                }));
             }
-            drop(full_tx);
-            Ok(reader.infos())
-        });
+        };
         for (batch, dec) in full_rx.iter() {
             for (f, d) in batch.iter().zip(dec.iter()) {
                 state.frame(f.id, f.ts, d.attach(f.data));
