@@ -125,6 +125,7 @@ struct State<'c> {
     first_ts: Option<Ts>,
     last_ts: Option<Ts>,
     last_expiry: Ts,
+    last_media_expiry: Ts,
     tcp_sip_evicted: u64,
     hosts: HashMap<Endpoint, HostAcc, RandomState>,
     hosts_untracked: u64,
@@ -145,6 +146,7 @@ impl<'c> State<'c> {
             first_ts: None,
             last_ts: None,
             last_expiry: Ts(i64::MIN),
+            last_media_expiry: Ts(i64::MIN),
             tcp_sip_evicted: 0,
             hosts: HashMap::default(),
             hosts_untracked: 0,
@@ -537,7 +539,18 @@ impl Pipeline<'_> {
             self.st.last_expiry = ts;
             self.reasm.expire(ts);
             self.st.sip.expire(ts);
-            self.st.media.expire(ts, self.st.cfg.stream_idle_timeout_ms);
+            // Streams idle out over an hour: a scan of the stream table once a capture
+            // minute is plenty and keeps the cost flat with 100,000 streams.
+            if ts.0
+                > self
+                    .st
+                    .last_media_expiry
+                    .0
+                    .saturating_add(60 * Ts::NS_PER_SEC)
+            {
+                self.st.last_media_expiry = ts;
+                self.st.media.expire(ts, self.st.cfg.stream_idle_timeout_ms);
+            }
         }
         match decoded {
             Decoded::NonIp { .. } => {
