@@ -115,6 +115,24 @@ pub struct RegOut {
     pub state: RegState,
     pub user_agent: Option<String>,
     pub attempts: Vec<RegAttemptOut>,
+    /// What the UA's signalling address did between requests: its keepalive inventory and
+    /// its longest silence (the NAT binding must outlive it).
+    pub activity: Option<ActivityOut>,
+}
+
+/// Signalling activity of one UA source address.
+#[derive(Debug, Serialize)]
+pub struct ActivityOut {
+    pub endpoint: String,
+    pub packets: u64,
+    pub longest_silence_s: f64,
+    pub longest_silence_from_frame: Option<FrameRef>,
+    pub crlf_keepalives: u64,
+    pub options: u64,
+    pub stun: u64,
+    pub notify: u64,
+    pub keepalive_interval_min_s: Option<f64>,
+    pub keepalive_interval_max_s: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -316,6 +334,25 @@ pub fn build(a: &Analysis, findings: Vec<Finding>, redact_users: bool) -> Report
                     unregister: at.unregister,
                 })
                 .collect(),
+            activity: r.attempts.last().and_then(|at| {
+                let h = a
+                    .hosts
+                    .binary_search_by(|h| h.endpoint.cmp(&at.src))
+                    .ok()
+                    .and_then(|i| a.hosts.get(i))?;
+                Some(ActivityOut {
+                    endpoint: h.endpoint.to_string(),
+                    packets: h.packets,
+                    longest_silence_s: (h.max_gap_ms / 1000.0 * 1000.0).round() / 1000.0,
+                    longest_silence_from_frame: h.max_gap_from,
+                    crlf_keepalives: h.crlf_keepalives,
+                    options: h.options,
+                    stun: h.stun,
+                    notify: h.notify,
+                    keepalive_interval_min_s: h.keepalive_min_interval_s.map(r3),
+                    keepalive_interval_max_s: h.keepalive_max_interval_s.map(r3),
+                })
+            }),
         })
         .collect();
     let out_of_dialog = a

@@ -289,8 +289,8 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
         let last = reg.attempts.last();
         let _ = writeln!(
             o,
-            "  {:<30} {:<12} attempts {:>3}  last {}  contact {}",
-            trunc(&reg.aor, 30),
+            "  {:<40} {:<12} attempts {:>3}  last {}\n      contact {}",
+            trunc(&reg.aor, 40),
             format!("{:?}", reg.state).to_lowercase(),
             reg.attempts.len(),
             last.map(|l| match (l.response_code, &l.response_reason) {
@@ -298,8 +298,20 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
                 _ => "no response".into(),
             })
             .unwrap_or_default(),
-            trunc(&reg.contact, 40)
+            trunc(&reg.contact, 90)
         );
+        if let Some(act) = &reg.activity {
+            let _ = writeln!(
+                o,
+                "      from {}: keepalives CRLF {}, OPTIONS {}, STUN {}, NOTIFY {}; longest silence {:.0} s",
+                act.endpoint,
+                act.crlf_keepalives,
+                act.options,
+                act.stun,
+                act.notify,
+                act.longest_silence_s
+            );
+        }
     }
     if !r.out_of_dialog.is_empty() {
         let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
