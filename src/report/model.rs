@@ -115,6 +115,8 @@ pub struct RegOut {
     pub state: RegState,
     pub user_agent: Option<String>,
     pub attempts: Vec<RegAttemptOut>,
+    /// Median time between successive accepted registrations (the refresh interval), s.
+    pub refresh_interval_s: Option<f64>,
     /// What the UA's signalling address did between requests: its keepalive inventory and
     /// its longest silence (the NAT binding must outlive it).
     pub activity: Option<ActivityOut>,
@@ -334,6 +336,19 @@ pub fn build(a: &Analysis, findings: Vec<Finding>, redact_users: bool) -> Report
                     unregister: at.unregister,
                 })
                 .collect(),
+            refresh_interval_s: {
+                let ok: Vec<Ts> = r
+                    .attempts
+                    .iter()
+                    .filter(|x| {
+                        !x.unregister && x.response.as_ref().is_some_and(|p| p.code / 100 == 2)
+                    })
+                    .map(|x| x.ts)
+                    .collect();
+                let mut gaps: Vec<f64> = ok.windows(2).map(|w| w[1].secs_since(w[0])).collect();
+                gaps.sort_by(|a, b| a.total_cmp(b));
+                gaps.get(gaps.len() / 2).map(|g| r3(*g))
+            },
             activity: r.attempts.last().and_then(|at| {
                 let h = a
                     .hosts
