@@ -581,6 +581,37 @@ impl Pipeline<'_> {
                 self.st.acc.other_ip += 1;
                 return;
             }
+            // Plain UDP needs no reassembly: the hot path (RTP) skips the reassembler.
+            Decoded::Ip {
+                src,
+                dst,
+                l4:
+                    L4::Udp {
+                        src_port,
+                        dst_port,
+                        payload,
+                    },
+                ..
+            } => {
+                let d = Datagram {
+                    frame: id,
+                    ts,
+                    tuple: FiveTuple {
+                        src: Endpoint::new(src, src_port),
+                        dst: Endpoint::new(dst, dst_port),
+                        transport: Transport::Udp,
+                    },
+                    payload,
+                    fragments: None,
+                    tcp: None,
+                };
+                let c = self.st.datagram(&d);
+                if self.st.trace {
+                    eprintln!("frame {id}: {c:?}");
+                }
+                self.st.count(c);
+                return;
+            }
             _ => {}
         }
         let mut classes: smallvec::SmallVec<[Class; 2]> = smallvec::SmallVec::new();
