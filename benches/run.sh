@@ -22,10 +22,12 @@ SIZES=("1M 200 100 50" "2M 400 100 50" "5M 1000 100 50" "10M 2000 100 50" "10M-c
 TSHARK_ON="1M 2M"
 
 measure() { # cmd... → prints "wall_s rss_kb"
-  local out; out=$( { /usr/bin/time -v "$@" >/dev/null 2>/dev/null; } 2>&1 )
+  local tf; tf=$(mktemp)
+  /usr/bin/time -v -o "$tf" "$@" >/dev/null 2>&1
   local wall rss
-  wall=$(grep "Elapsed (wall clock)" <<<"$out" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
-  rss=$(grep "Maximum resident set size" <<<"$out" | awk '{print $NF}')
+  wall=$(grep "Elapsed (wall clock)" "$tf" | awk '{print $NF}' | awk -F: '{ if (NF==3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
+  rss=$(grep "Maximum resident set size" "$tf" | awk '{print $NF}')
+  rm -f "$tf"
   echo "$wall $rss"
 }
 

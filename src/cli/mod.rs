@@ -372,8 +372,9 @@ where
                     pb.set_position(progress.bytes.load(Ordering::Relaxed));
                     let frames = progress.frames.load(Ordering::Relaxed);
                     let secs = start.elapsed().as_secs_f64().max(1e-3);
+                    let calls = progress.calls.load(Ordering::Relaxed);
                     pb.set_message(format!(
-                        "{frames} packets, {:.1} M packets/s",
+                        "{frames} packets ({:.1} M/s), {calls} calls",
                         frames as f64 / secs / 1e6
                     ));
                     std::thread::sleep(std::time::Duration::from_millis(100));

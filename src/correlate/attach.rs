@@ -87,6 +87,29 @@ pub fn attach(calls: &[SipCall], streams: &[StreamKey]) -> Vec<Option<(usize, As
         }
     }
     let hosts: Vec<(Vec<IpAddr>, Vec<IpAddr>)> = calls.iter().map(signalling_hosts).collect();
+    // Index calls by signalling host and minute, so the NAT/heuristic pass looks only at
+    // calls that share a host with the stream and overlap it in time (scans and floods of
+    // unannounced streams must not cost streams × calls).
+    const BUCKET_NS: i64 = 60 * Ts::NS_PER_SEC;
+    const MAX_BUCKETS: i64 = 24 * 60;
+    let bucket = |t: Ts| t.0.div_euclid(BUCKET_NS);
+    let mut by_host: HashMap<(IpAddr, i64), Vec<usize>> = HashMap::new();
+    for (ci, c) in calls.iter().enumerate() {
+        let (from, to) = (
+            bucket(c.start),
+            bucket(Ts(c.end.0.saturating_add(5 * Ts::NS_PER_SEC))),
+        );
+        let to = to.min(from.saturating_add(MAX_BUCKETS));
+        let (ha, hb) = &hosts[ci];
+        for ip in ha.iter().chain(hb.iter()) {
+            for b in from..=to {
+                let v = by_host.entry((*ip, b)).or_default();
+                if v.last() != Some(&ci) {
+                    v.push(ci);
+                }
+            }
+        }
+    }
     // Grace after the call's last message: RTCP and the last RTP packets trail the BYE.
     let grace = 5 * Ts::NS_PER_SEC;
     let active = |ci: usize, s: &StreamKey| {
@@ -127,7 +150,20 @@ pub fn attach(calls: &[SipCall], streams: &[StreamKey]) -> Vec<Option<(usize, As
             }
             // (2) NAT / (3) heuristic, over calls active at the time.
             let mut heuristic = None;
-            for (ci, call) in calls.iter().enumerate() {
+            let (from, to) = (bucket(s.first_ts), bucket(s.last_ts));
+            let to = to.min(from.saturating_add(MAX_BUCKETS));
+            let mut candidates: Vec<usize> = Vec::new();
+            for b in from..=to {
+                for ip in [s.src.ip, s.dst.ip] {
+                    if let Some(v) = by_host.get(&(ip, b)) {
+                        candidates.extend_from_slice(v);
+                    }
+                }
+            }
+            candidates.sort_unstable();
+            candidates.dedup();
+            for ci in candidates {
+                let call = &calls[ci];
                 if !active(ci, s) {
                     continue;
                 }

@@ -156,6 +156,7 @@ struct State<'c> {
     first_ts: Option<Ts>,
     last_ts: Option<Ts>,
     last_expiry: Ts,
+    last_media_expiry: Ts,
     tcp_sip_evicted: u64,
     hosts: HashMap<Endpoint, HostAcc, RandomState>,
     hosts_untracked: u64,
@@ -176,6 +177,7 @@ impl<'c> State<'c> {
             first_ts: None,
             last_ts: None,
             last_expiry: Ts(i64::MIN),
+            last_media_expiry: Ts(i64::MIN),
             tcp_sip_evicted: 0,
             hosts: HashMap::default(),
             hosts_untracked: 0,
@@ -579,7 +581,18 @@ impl Pipeline<'_> {
             self.st.last_expiry = ts;
             self.reasm.expire(ts);
             self.st.sip.expire(ts);
-            self.st.media.expire(ts, self.st.cfg.stream_idle_timeout_ms);
+            // Streams idle out over an hour: a scan of the stream table once a capture
+            // minute is plenty and keeps the cost flat with 100,000 streams.
+            if ts.0
+                > self
+                    .st
+                    .last_media_expiry
+                    .0
+                    .saturating_add(60 * Ts::NS_PER_SEC)
+            {
+                self.st.last_media_expiry = ts;
+                self.st.media.expire(ts, self.st.cfg.stream_idle_timeout_ms);
+            }
         }
         match decoded {
             Decoded::NonIp { .. } => {
@@ -608,6 +621,37 @@ impl Pipeline<'_> {
                 ..
             } => {
                 self.st.acc.other_ip += 1;
+                return;
+            }
+            // Plain UDP needs no reassembly: the hot path (RTP) skips the reassembler.
+            Decoded::Ip {
+                src,
+                dst,
+                l4:
+                    L4::Udp {
+                        src_port,
+                        dst_port,
+                        payload,
+                    },
+                ..
+            } => {
+                let d = Datagram {
+                    frame: id,
+                    ts,
+                    tuple: FiveTuple {
+                        src: Endpoint::new(src, src_port),
+                        dst: Endpoint::new(dst, dst_port),
+                        transport: Transport::Udp,
+                    },
+                    payload,
+                    fragments: None,
+                    tcp: None,
+                };
+                let c = self.st.datagram(&d);
+                if self.st.trace {
+                    eprintln!("frame {id}: {c:?}");
+                }
+                self.st.count(c);
                 return;
             }
             _ => {}
@@ -698,6 +742,8 @@ pub fn analyze_source<S: FrameSource>(
             if let Some(p) = progress {
                 p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
                 p.frames.store(state.st.acc.frames, Ordering::Relaxed);
+                p.calls
+                    .store(state.st.sip.calls_seen() as u64, Ordering::Relaxed);
             }
             if !more && b.is_empty() {
                 break;
@@ -717,37 +763,50 @@ pub fn analyze_source<S: FrameSource>(
         let _ = empty_tx.send((Batch::new(), Vec::new()));
     }
     let infos: Vec<FileInfo> = std::thread::scope(|scope| -> Result<Vec<FileInfo>, EngineError> {
-        let reader_thread = scope.spawn(move || -> Result<Vec<FileInfo>, CaptureError> {
-            while let Ok((mut b, mut dec)) = empty_rx.recv() {
-                b.clear();
-                dec.clear();
-                let more = reader.next_batch(&mut b, batch_frames)?;
-                dec.extend(
-                    b.iter()
-                        .map(|f| decode_frame(f.link, f.data).detach(f.data)),
-                );
-                if let Some(p) = progress {
-                    p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
+        let reader_thread = std::thread::Builder::new()
+            .name("sipscope-read".into())
+            .spawn_scoped(scope, move || -> Result<Vec<FileInfo>, CaptureError> {
+                while let Ok((mut b, mut dec)) = empty_rx.recv() {
+                    b.clear();
+                    dec.clear();
+                    let more = reader.next_batch(&mut b, batch_frames)?;
+                    dec.extend(
+                        b.iter()
+                            .map(|f| decode_frame(f.link, f.data).detach(f.data)),
+                    );
+                    if let Some(p) = progress {
+                        p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
+                    }
+                    if b.is_empty() && !more {
+                        break;
+                    }
+                    if full_tx.send((b, dec)).is_err() {
+                        break;
+                    }
+                    if !more {
+                        break;
+                    }
                 }
-                if b.is_empty() && !more {
-                    break;
-                }
-                if full_tx.send((b, dec)).is_err() {
-                    break;
-                }
-                if !more {
-                    break;
-                }
+                drop(full_tx);
+                Ok(reader.infos())
+            });
+        let reader_thread = match reader_thread {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(EngineError::Capture(CaptureError::Io {
+                    path: "reader thread".into(),
+                    source: e,
+                }));
             }
-            drop(full_tx);
-            Ok(reader.infos())
-        });
+        };
         for (batch, dec) in full_rx.iter() {
             for (f, d) in batch.iter().zip(dec.iter()) {
                 state.frame(f.id, f.ts, d.attach(f.data));
             }
             if let Some(p) = progress {
                 p.frames.store(state.st.acc.frames, Ordering::Relaxed);
+                p.calls
+                    .store(state.st.sip.calls_seen() as u64, Ordering::Relaxed);
             }
             let _ = empty_tx.send((batch, dec));
         }

@@ -115,6 +115,26 @@ pub struct RegOut {
     pub state: RegState,
     pub user_agent: Option<String>,
     pub attempts: Vec<RegAttemptOut>,
+    /// Median time between successive accepted registrations (the refresh interval), s.
+    pub refresh_interval_s: Option<f64>,
+    /// What the UA's signalling address did between requests: its keepalive inventory and
+    /// its longest silence (the NAT binding must outlive it).
+    pub activity: Option<ActivityOut>,
+}
+
+/// Signalling activity of one UA source address.
+#[derive(Debug, Serialize)]
+pub struct ActivityOut {
+    pub endpoint: String,
+    pub packets: u64,
+    pub longest_silence_s: f64,
+    pub longest_silence_from_frame: Option<FrameRef>,
+    pub crlf_keepalives: u64,
+    pub options: u64,
+    pub stun: u64,
+    pub notify: u64,
+    pub keepalive_interval_min_s: Option<f64>,
+    pub keepalive_interval_max_s: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -316,6 +336,38 @@ pub fn build(a: &Analysis, findings: Vec<Finding>, redact_users: bool) -> Report
                     unregister: at.unregister,
                 })
                 .collect(),
+            refresh_interval_s: {
+                let ok: Vec<Ts> = r
+                    .attempts
+                    .iter()
+                    .filter(|x| {
+                        !x.unregister && x.response.as_ref().is_some_and(|p| p.code / 100 == 2)
+                    })
+                    .map(|x| x.ts)
+                    .collect();
+                let mut gaps: Vec<f64> = ok.windows(2).map(|w| w[1].secs_since(w[0])).collect();
+                gaps.sort_by(|a, b| a.total_cmp(b));
+                gaps.get(gaps.len() / 2).map(|g| r3(*g))
+            },
+            activity: r.attempts.last().and_then(|at| {
+                let h = a
+                    .hosts
+                    .binary_search_by(|h| h.endpoint.cmp(&at.src))
+                    .ok()
+                    .and_then(|i| a.hosts.get(i))?;
+                Some(ActivityOut {
+                    endpoint: h.endpoint.to_string(),
+                    packets: h.packets,
+                    longest_silence_s: (h.max_gap_ms / 1000.0 * 1000.0).round() / 1000.0,
+                    longest_silence_from_frame: h.max_gap_from,
+                    crlf_keepalives: h.crlf_keepalives,
+                    options: h.options,
+                    stun: h.stun,
+                    notify: h.notify,
+                    keepalive_interval_min_s: h.keepalive_min_interval_s.map(r3),
+                    keepalive_interval_max_s: h.keepalive_max_interval_s.map(r3),
+                })
+            }),
         })
         .collect();
     let out_of_dialog = a

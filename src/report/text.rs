@@ -49,35 +49,34 @@ fn sev_label(sev: crate::rules::Severity, color: bool) -> String {
 }
 
 fn stream_line(o: &mut String, i: usize, s: &StreamOut) {
-    let codec = s
-        .codec
-        .clone()
-        .unwrap_or_else(|| format!("PT {:?}", s.payload_types));
+    let codec = match s.codec.as_deref() {
+        Some("telephone-event") => "DTMF".to_string(),
+        Some(c) => c.to_string(),
+        None => format!("PT {:?}", s.payload_types),
+    };
     let mos = s
         .mos
         .as_ref()
         .map(|m| format!("{:.2}", m.mos))
         .unwrap_or_else(|| "-".into());
     let jit = if s.jitter_valid {
-        format!("{:.2}/{:.2}", s.mean_jitter_ms, s.max_jitter_ms)
+        format!("{:.1}/{:.1}", s.mean_jitter_ms, s.max_jitter_ms)
     } else {
         "-".into()
     };
     let _ = writeln!(
         o,
-        "  {:<3} {:<21} {:<21} {} {:<10} {:>6} {:>5} {:>5.1}% {:>7.1} {:>11} {:>4} {}",
+        "  {:<2} {:<21} {:<21} {:<8} {:>6} {:>5} {:>5.1}% {:>6.1} {:>9} {:>4}",
         i,
         trunc(&s.src, 21),
         trunc(&s.dst, 21),
-        s.ssrc,
-        trunc(&codec, 10),
+        trunc(&codec, 8),
         s.packets,
         s.lost,
         s.lost_pct,
         s.max_delta_ms,
         jit,
-        mos,
-        if s.problems { "X" } else { "" }
+        mos
     );
 }
 
@@ -232,7 +231,7 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
     if !r.calls.is_empty() {
         let _ = writeln!(
             o,
-            "  {:<3} {:>9} {:>9} {:<20} {:<20} {:<10} {:<18} {:>8} {:>4}",
+            "  {:<3} {:>9} {:>9} {:<16} {:<16} {:<10} {:<14} {:>8} {:>4}",
             "#", "Start", "Stop", "From", "To", "State", "Final", "Duration", "Pkts"
         );
     }
@@ -251,14 +250,14 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
             .unwrap_or_else(|| "-".into());
         let _ = writeln!(
             o,
-            "  {:<3} {:>9.3} {:>9.3} {:<20} {:<20} {:<10} {:<18} {:>8} {:>4}",
+            "  {:<3} {:>9.3} {:>9.3} {:<16} {:<16} {:<10} {:<14} {:>8} {:>4}",
             i,
             call.start,
             call.end,
-            trunc(&call.from, 20),
-            trunc(&call.to, 20),
+            trunc(call.from.trim_start_matches("sip:"), 16),
+            trunc(call.to.trim_start_matches("sip:"), 16),
             call.state,
-            trunc(&fin, 18),
+            trunc(&fin, 14),
             dur,
             call.packets
         );
@@ -289,8 +288,8 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
         let last = reg.attempts.last();
         let _ = writeln!(
             o,
-            "  {:<30} {:<12} attempts {:>3}  last {}  contact {}",
-            trunc(&reg.aor, 30),
+            "  {:<40} {:<12} attempts {:>3}  last {}\n      contact {}",
+            trunc(&reg.aor, 40),
             format!("{:?}", reg.state).to_lowercase(),
             reg.attempts.len(),
             last.map(|l| match (l.response_code, &l.response_reason) {
@@ -298,8 +297,20 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
                 _ => "no response".into(),
             })
             .unwrap_or_default(),
-            trunc(&reg.contact, 40)
+            trunc(&reg.contact, 90)
         );
+        if let Some(act) = &reg.activity {
+            let _ = writeln!(
+                o,
+                "      from {}: keepalives CRLF {}, OPTIONS {}, STUN {}, NOTIFY {}; longest silence {:.0} s",
+                act.endpoint,
+                act.crlf_keepalives,
+                act.options,
+                act.stun,
+                act.notify,
+                act.longest_silence_s
+            );
+        }
     }
     if !r.out_of_dialog.is_empty() {
         let mut by: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
@@ -321,11 +332,10 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
     if !r.streams.is_empty() {
         let _ = writeln!(
             o,
-            "  {:<3} {:<21} {:<21} {:<10} {:<10} {:>6} {:>5} {:>6} {:>7} {:>11} {:>4} P",
+            "  {:<2} {:<21} {:<21} {:<8} {:>6} {:>5} {:>6} {:>6} {:>9} {:>4}",
             "#",
             "Source",
             "Destination",
-            "SSRC",
             "Codec",
             "Pkts",
             "Lost",
@@ -359,8 +369,17 @@ fn render_unwrapped(r: &Report, color: bool) -> String {
         };
         let _ = writeln!(
             o,
-            "      frames {}–{}  {}{}",
-            s.first_frame, s.last_frame, call, dtmf
+            "      SSRC {}  frames {}–{}  {}{}{}",
+            s.ssrc,
+            s.first_frame,
+            s.last_frame,
+            call,
+            dtmf,
+            if s.problems {
+                "  sequence problems"
+            } else {
+                ""
+            }
         );
     }
 

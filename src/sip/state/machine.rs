@@ -478,6 +478,11 @@ impl SipState {
         self.lru_calls.len()
     }
 
+    /// Calls seen so far: live plus finalised (for progress display).
+    pub fn calls_seen(&self) -> usize {
+        self.lru_calls.len() + self.calls_done.len()
+    }
+
     /// End of input: everything, sorted by first frame.
     pub fn finish(mut self) -> SipOutput {
         let keys: Vec<String> = self
