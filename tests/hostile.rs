@@ -1588,11 +1588,12 @@ fn calls_and_streams(n: usize) -> Vec<u8> {
     pcap(linktype::RAW, &w.finish())
 }
 
-/// Known issue (docs/robustness.md): stream-to-call attachment tries every call for each
-/// stream that no SDP announced (`correlate::attach`, NAT and heuristic rules), so
-/// calls × streams work. Run with `--ignored` once fixed.
+/// Known issue (docs/robustness.md): stream-to-call attachment (`correlate::attach`, NAT
+/// and heuristic rules) indexes calls by host and minute, but calls and long streams
+/// between the same two hosts still meet every call: calls × streams work. Run with
+/// `--ignored` once fixed.
 #[test]
-#[ignore = "known issue: correlate::attach is O(calls x unannounced streams)"]
+#[ignore = "known issue: correlate::attach is O(calls x streams) for one host pair"]
 fn worst_case_correlation_is_linear() {
     assert_pipeline_linear(
         "calls x streams",
