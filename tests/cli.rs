@@ -140,3 +140,112 @@ fn stdin_is_read_with_dash() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["calls"].as_array().map(|c| c.len()), Some(1));
 }
+
+#[test]
+fn fail_on_gates_the_exit_code() {
+    // no-ack has an error finding (sip.ack-missing); normal-call has none.
+    let out = bin()
+        .args([
+            "analyze",
+            "-q",
+            "--fail-on",
+            "error",
+            &fixture("no-ack.pcap.gz"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = bin()
+        .args([
+            "analyze",
+            "-q",
+            "--fail-on",
+            "error",
+            "--disable",
+            "sip,media",
+            &fixture("no-ack.pcap.gz"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "disabled families must not gate"
+    );
+    let out = bin()
+        .args([
+            "analyze",
+            "-q",
+            "--fail-on",
+            "info",
+            &fixture("normal-call.pcap"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = bin()
+        .args(["analyze", "-q", &fixture("no-ack.pcap.gz")])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "without --fail-on findings never change the exit code"
+    );
+}
+
+#[test]
+fn rules_and_explain_come_from_the_registry() {
+    let out = bin().args(["rules"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in [
+        "sip.ack-missing",
+        "reg.binding-expired-inbound-lost",
+        "nat.media-to-unroutable",
+        "alg.two-capture-diff",
+        "policy.codec",
+    ] {
+        assert!(text.contains(id), "{id} missing from `sipscope rules`");
+    }
+    let out = bin().args(["explain", "sip.ack-missing"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("How to fix it") && text.contains("64·T1"));
+    let out = bin().args(["explain", "no.such-rule"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn vantage_needs_exactly_two_captures() {
+    let out = bin()
+        .args(["analyze", "--vantage", &fixture("normal-call.pcap")])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin()
+        .args([
+            "analyze",
+            "-q",
+            "--vantage",
+            "--format",
+            "json",
+            &fixture("normal-call.pcap"),
+            &fixture("normal-call.pcap"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        j["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["rule"] != "alg.two-capture-diff"),
+        "identical captures: nothing changed"
+    );
+}
