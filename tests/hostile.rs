@@ -1685,3 +1685,23 @@ fn regression_tcp_sip_eviction_is_linear() {
     let (ts, tl) = (run(1000), run(10_000));
     assert_linear("TCP SIP table eviction", ts, tl);
 }
+
+/// Found by fuzzing (`pipeline`): a NetMon 2.x header whose start time says year 0
+/// overflowed the nanosecond computation (a panic in debug builds).
+#[test]
+fn regression_netmon_start_year_out_of_range() {
+    let mut b = Vec::new();
+    b.extend_from_slice(b"GMBU\x00\x02\x01\x01");
+    // SYSTEMTIME: year 0 (and 65535), January, day 17, 15:39:20.502.
+    for year in [0u16, 65535] {
+        let mut f = b.clone();
+        for v in [year, 1, 0, 17, 15, 39, 20, 502] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        f.extend_from_slice(&[0x65, 0, 2, 0, 0x9c, 0x2b, 0, 0]);
+        f.resize(233, 0);
+        if let Ok(a) = analyze_with(&f, &cfg()) {
+            assert_accounted(&a);
+        }
+    }
+}

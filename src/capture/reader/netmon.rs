@@ -70,9 +70,13 @@ pub fn to_pcap(b: &[u8]) -> Result<(Vec<u8>, Option<String>), String> {
     if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
         return Err(format!("NetMon start time invalid ({year}-{month}-{day})"));
     }
-    let start_ns = (days_from_civil(year, month, day) * 86_400 + hour * 3600 + min * 60 + sec)
-        * 1_000_000_000
-        + msec * 1_000_000;
+    // Checked: a damaged year (0, 65535) overflows nanoseconds since 1970.
+    let start_ns = days_from_civil(year, month, day)
+        .checked_mul(86_400)
+        .and_then(|d| d.checked_add(hour * 3600 + min * 60 + sec))
+        .and_then(|s| s.checked_mul(1_000_000_000))
+        .and_then(|n| n.checked_add(msec * 1_000_000))
+        .ok_or_else(|| format!("NetMon start time out of range (year {year})"))?;
     let ft_off = u32le(b, 24).ok_or("NetMon header truncated")? as usize;
     let ft_len = u32le(b, 28).ok_or("NetMon header truncated")? as usize;
     let link = linktype(media);
