@@ -1705,3 +1705,39 @@ fn regression_netmon_start_year_out_of_range() {
         }
     }
 }
+
+/// Regression: a SIP-over-TCP stream whose request line arrives in 3-byte segments used to
+/// be classified "not SIP" from its first segment, hiding the whole stream.
+#[test]
+fn sip_over_tcp_with_a_request_line_split_into_tiny_segments_is_still_sip() {
+    use sipscope::synth::scenario::{LinkKind, Wire};
+    let client: std::net::SocketAddr = "192.0.2.10:40000".parse().unwrap();
+    let server: std::net::SocketAddr = "192.0.2.20:5060".parse().unwrap();
+    let msg = b"OPTIONS sip:ping@192.0.2.20 SIP/2.0\r\nVia: SIP/2.0/TCP 192.0.2.10:40000;branch=z9hG4bKtiny\r\nFrom: <sip:a@192.0.2.10>;tag=1\r\nTo: <sip:ping@192.0.2.20>\r\nCall-ID: tiny-segments\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    let mut w = Wire::new(LinkKind::Ethernet { vlans: Vec::new() });
+    let t = w.tcp_open(1_000_000_000, client, server);
+    let segs: Vec<&[u8]> = msg.chunks(3).collect();
+    w.tcp_send(t + 1_000_000, client, server, &segs);
+    let packets = w.finish();
+    let bytes = sipscope::synth::write_capture(
+        &sipscope::synth::FileFormat::Pcap(Default::default()),
+        &packets,
+    )
+    .unwrap();
+    let path = std::env::temp_dir().join(format!("sipscope-tiny-{}.pcap", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    let a = sipscope::engine::analyze_paths(
+        &[path.to_string_lossy().into_owned()],
+        &Default::default(),
+        None,
+    )
+    .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        a.sip_stats.messages,
+        1,
+        "the OPTIONS split into {} segments must be found",
+        segs.len()
+    );
+    assert_eq!(a.out_of_dialog.len(), 1);
+}

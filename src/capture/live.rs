@@ -23,7 +23,7 @@ pub struct LiveSource {
 fn err(device: &str, e: impl std::fmt::Display) -> CaptureError {
     CaptureError::Io {
         path: device.to_string(),
-        source: std::io::Error::other(e.to_string()),
+        error: std::io::Error::other(e.to_string()),
     }
 }
 

@@ -183,12 +183,10 @@ pub struct Truncation {
 /// Why a capture could not be read at all. (Damage after the header is not an error.)
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    // The message already includes the I/O error; not making it the error's `source`
+    // keeps `{:#}` (anyhow's chain) from printing it twice.
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}: is a directory, not a capture file")]
     IsDirectory { path: String },
     #[error("{path}: empty file, not a capture")]

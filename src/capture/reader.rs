@@ -273,7 +273,7 @@ impl CaptureReader {
     pub fn open(path: &str, file_index: u16) -> Result<Self, CaptureError> {
         let io_err = |source| CaptureError::Io {
             path: path.to_string(),
-            source,
+            error: source,
         };
         let raw_read = Arc::new(AtomicU64::new(0));
         let (raw, raw_total): (Source, Option<u64>) = if path == "-" {
@@ -329,7 +329,7 @@ impl CaptureReader {
     ) -> Result<Self, CaptureError> {
         let io_err = |source| CaptureError::Io {
             path: path.to_string(),
-            source,
+            error: source,
         };
         let prefix = match read_prefix(&mut raw, PEEK_LEN) {
             (p, Some(e)) if p.is_empty() => return Err(io_err(e)),

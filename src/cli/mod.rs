@@ -411,24 +411,25 @@ where
         ColorChoice::Never => false,
         ColorChoice::Auto => a.output.is_none() && std::io::stdout().is_terminal(),
     };
-    let text = match a.format {
-        Format::Text => report::render_text(&rep, color),
-        Format::Json => {
-            let mut s = serde_json::to_string_pretty(&rep)?;
-            s.push('\n');
-            s
-        }
-        Format::TsharkRtp => report::render_rtp_streams(&rep),
-        Format::TsharkSip => report::render_sip_stat(&rep),
+    // JSON is serialised straight into the (buffered) output: a report of 100,000
+    // streams would otherwise sit in memory twice, as the model and as one big string.
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    match &a.output {
-        Some(p) => std::fs::write(p, text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
+    match a.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &rep).map_err(std::io::Error::from)?;
+            out.write_all(b"\n")?;
         }
+        Format::Text => out.write_all(report::render_text(&rep, color).as_bytes())?,
+        Format::TsharkRtp => out.write_all(report::render_rtp_streams(&rep).as_bytes())?,
+        Format::TsharkSip => out.write_all(report::render_sip_stat(&rep).as_bytes())?,
     }
+    out.flush()?;
+    drop(out);
     let threshold = a.fail_on.map(|f| match f {
         FailOn::Error => Severity::Error,
         FailOn::Warning => Severity::Warning,

@@ -162,6 +162,16 @@ pub fn attach(calls: &[SipCall], streams: &[StreamKey]) -> Vec<Option<(usize, As
             }
             candidates.sort_unstable();
             candidates.dedup();
+            // Between one busy pair of hosts (a flood, or an SBC and a PBX) keep the calls
+            // closest in time to the stream: a bounded cost per stream, and a media flow is
+            // always near the signalling that set it up.
+            const MAX_CANDIDATES: usize = 64;
+            if candidates.len() > MAX_CANDIDATES {
+                candidates
+                    .sort_by_key(|ci| ((calls[*ci].start.0 - s.first_ts.0).unsigned_abs(), *ci));
+                candidates.truncate(MAX_CANDIDATES);
+                candidates.sort_unstable();
+            }
             for ci in candidates {
                 let call = &calls[ci];
                 if !active(ci, s) {

@@ -100,6 +100,9 @@ struct HostAcc {
     last_keepalive: Option<Ts>,
 }
 
+/// Bytes of a TCP direction's first line looked at before deciding it is not SIP.
+const UNDECIDED_TCP_BYTES: usize = 2048;
+
 /// Bytes a single TCP direction may buffer while waiting for a message to complete.
 const MAX_TCP_SIP_BUFFER: usize = 1 << 20;
 
@@ -443,16 +446,42 @@ impl<'c> State<'c> {
                 ),
             );
         }
+        // Decide whether this direction carries SIP from its first complete line, not
+        // its first segment: a request line split over tiny segments must still be seen
+        // (else splitting would hide a stream from the analysis).
+        let mut appended = false;
         if st.is_sip.is_none() && !d.payload.is_empty() {
-            let probe = d
-                .payload
-                .iter()
-                .position(|b| *b != b'\r' && *b != b'\n')
-                .map(|i| &d.payload[i..]);
-            st.is_sip = Some(probe.is_none_or(wire::looks_like_sip));
+            st.buf.extend_from_slice(d.payload);
+            appended = true;
+            let start = st.buf.iter().position(|b| *b != b'\r' && *b != b'\n');
+            let decided = match start {
+                None => None,
+                Some(i) => {
+                    let rest = &st.buf[i..];
+                    let line_done = memchr::memchr(b'\n', rest).is_some();
+                    if wire::looks_like_sip(rest) {
+                        Some(true)
+                    } else if line_done
+                        || rest.len() >= UNDECIDED_TCP_BYTES
+                        || !rest
+                            .iter()
+                            .all(|b| b.is_ascii_graphic() || *b == b' ' || *b == b'\r')
+                    {
+                        Some(false)
+                    } else {
+                        None
+                    }
+                }
+            };
+            st.is_sip = decided;
+            if decided == Some(false) {
+                st.buf.clear();
+            }
         }
         let class = if st.is_sip == Some(true) {
-            st.buf.extend_from_slice(d.payload);
+            if !appended {
+                st.buf.extend_from_slice(d.payload);
+            }
             let mut any_msg = false;
             let mut any_ka = false;
             let mut guard = 0;
@@ -795,7 +824,7 @@ pub fn analyze_source<S: FrameSource>(
             Err(e) => {
                 return Err(EngineError::Capture(CaptureError::Io {
                     path: "reader thread".into(),
-                    source: e,
+                    error: e,
                 }));
             }
         };

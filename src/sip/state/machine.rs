@@ -55,6 +55,12 @@ pub struct SipState {
     regs_done: Vec<Registration>,
     anomalies: Vec<Anomaly>,
     evicted_calls: u64,
+    /// Finished calls / out-of-dialog requests beyond the kept caps (counted only).
+    calls_not_kept: u64,
+    /// Kept calls that never got a response.
+    unanswered_kept: usize,
+    ood_not_kept: u64,
+    regs_not_kept: u64,
     evicted_ood: u64,
     evicted_regs: u64,
 }
@@ -104,6 +110,10 @@ impl SipState {
             regs_done: Vec::new(),
             anomalies: Vec::new(),
             evicted_calls: 0,
+            calls_not_kept: 0,
+            unanswered_kept: 0,
+            ood_not_kept: 0,
+            regs_not_kept: 0,
             evicted_ood: 0,
             evicted_regs: 0,
         }
@@ -402,7 +412,11 @@ impl SipState {
             };
             self.evicted_regs += 1;
             if let Some((_, rb)) = self.regs.remove(&k) {
-                self.regs_done.push(rb.finalise());
+                if self.regs_done.len() < self.limits.max_registrations {
+                    self.regs_done.push(rb.finalise());
+                } else {
+                    self.regs_not_kept += 1;
+                }
             }
         }
     }
@@ -427,9 +441,32 @@ impl SipState {
                     ),
                 });
             }
-            self.calls_done.push(c.finalise());
+            // Finished calls are kept for the report up to a cap: a scanner's million
+            // unanswered INVITEs must not cost gigabytes. Beyond it they are counted (and
+            // their messages stay in the sip,stat counters).
+            // Calls that never got any response (a scanner's INVITEs) may fill only half of
+            // the kept room, so the legitimate calls of a flooded capture are still reported.
+            let call = c.finalise();
+            let unanswered = call.transactions.iter().all(|t| t.responses.is_empty());
+            let room = if unanswered {
+                self.unanswered_kept < self.limits.max_kept_calls / 2
+            } else {
+                self.calls_done.len() < self.limits.max_kept_calls
+            };
+            if room {
+                self.unanswered_kept += usize::from(unanswered);
+                self.calls_done.push(call);
+            } else {
+                self.calls_not_kept += 1;
+            }
         }
-        self.ood_done.extend(e.ood);
+        let room = self
+            .limits
+            .max_kept_out_of_dialog
+            .saturating_sub(self.ood_done.len());
+        let n = e.ood.len();
+        self.ood_done.extend(e.ood.into_iter().take(room));
+        self.ood_not_kept += n.saturating_sub(room) as u64;
     }
 
     /// Finalise entries idle since before `now` (capture clock).
@@ -514,8 +551,11 @@ impl SipState {
         let mut evicted = Vec::new();
         for (name, n) in [
             ("calls", self.evicted_calls),
+            ("calls_not_kept", self.calls_not_kept),
             ("out_of_dialog", self.evicted_ood),
+            ("out_of_dialog_not_kept", self.ood_not_kept),
             ("registrations", self.evicted_regs),
+            ("registrations_not_kept", self.regs_not_kept),
         ] {
             if n > 0 {
                 evicted.push((name, n));
@@ -1767,6 +1807,76 @@ mod tests {
         assert!(b.response.is_none());
         assert_eq!(b.retransmissions, 1);
         assert_eq!(out.stats.resent, 1);
+    }
+
+    #[test]
+    fn finished_calls_beyond_the_kept_cap_are_counted_not_kept() {
+        // A scanner's flood of unanswered INVITEs: memory must stay bounded.
+        let mut h = H::with(SipLimits {
+            max_calls: 2,
+            max_kept_calls: 3,
+            ..SipLimits::default()
+        });
+        for i in 0..10 {
+            h.feed(
+                A,
+                B,
+                i * 10,
+                &req(
+                    "INVITE",
+                    &format!("flood{i}"),
+                    1,
+                    "INVITE",
+                    "z9hG4bK1",
+                    "fa",
+                    None,
+                    "",
+                    "",
+                ),
+            );
+        }
+        // A legitimate call after the flood: it got a response, so it is kept.
+        h.feed(
+            A,
+            B,
+            500,
+            &req(
+                "INVITE", "legit", 1, "INVITE", "z9hG4bK2", "fa", None, "", "",
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            501,
+            &resp(
+                486,
+                "Busy Here",
+                "legit",
+                1,
+                "INVITE",
+                "z9hG4bK2",
+                "fa",
+                Some("tb"),
+                "",
+                "",
+            ),
+        );
+        let out = h.st.finish();
+        // Unanswered calls fill at most half of the kept room (3 / 2 = 1).
+        assert_eq!(
+            out.calls.len(),
+            2,
+            "{:?}",
+            out.calls.iter().map(|c| &c.call_id).collect::<Vec<_>>()
+        );
+        assert!(out.calls.iter().any(|c| c.call_id == "legit"));
+        assert!(
+            out.evicted.contains(&("calls_not_kept", 9)),
+            "{:?}",
+            out.evicted
+        );
+        // Every message is still counted like tshark counts it.
+        assert_eq!(out.stats.messages, 12);
     }
 
     #[test]

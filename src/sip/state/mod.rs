@@ -40,6 +40,11 @@ pub struct SipPacket<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct SipLimits {
     pub max_calls: usize,
+    /// Finished calls kept for the report; later ones are only counted
+    /// (`calls_not_kept` in `capture.limits_hit`).
+    pub max_kept_calls: usize,
+    /// Finished out-of-dialog transactions kept for the report.
+    pub max_kept_out_of_dialog: usize,
     pub max_registrations: usize,
     pub max_out_of_dialog: usize,
     /// A call with no message for this long is finalised (and no longer matched).
@@ -51,7 +56,9 @@ pub struct SipLimits {
 impl Default for SipLimits {
     fn default() -> Self {
         SipLimits {
-            max_calls: 200_000,
+            max_calls: 50_000,
+            max_kept_calls: 50_000,
+            max_kept_out_of_dialog: 50_000,
             max_registrations: 200_000,
             max_out_of_dialog: 200_000,
             call_idle_timeout_ms: 4 * 3600 * 1000,
