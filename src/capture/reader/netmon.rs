@@ -175,6 +175,17 @@ mod tests {
         assert_eq!(u32le(&p, second + 4), Some(2_000_000));
     }
 
+    /// Found by the `capture_reader` fuzz target (long run): years far from 1970 (here 7)
+    /// overflowed the nanosecond start time; every year must give a result, never a panic.
+    #[test]
+    fn regression_netmon_start_year_far_from_1970_is_not_an_overflow() {
+        for year in [0u16, 1, 7, 1601, 1969, 2262, 9999, 65535] {
+            let mut f = netmon(&[(u64::MAX, b"abc")]);
+            f[8..10].copy_from_slice(&year.to_le_bytes());
+            let _ = to_pcap(&f);
+        }
+    }
+
     #[test]
     fn damaged_table_keeps_what_was_read() {
         let mut f = netmon(&[(0, b"abc")]);
