@@ -474,34 +474,26 @@ impl CaptureReader {
                 break;
             };
             let st = &mut self.info_st;
-            if !st.ng && st.pcap_header_seen && !st.pcap_modified {
-                // Hot path: a pcap record read straight from the parser's buffer (the
-                // generic parser costs ~4x more per record).
-                if let Some((len, h)) = st.fast_pcap(rdr.data(), batch) {
-                    match h {
-                        Handled::Damage(d) => self.damage(d),
-                        _ => {
-                            rdr.consume(len);
-                            self.stalls = 0;
-                            added += 1;
-                        }
+            // Hot path: a complete pcap record or pcapng Enhanced Packet Block read
+            // straight from the parser's buffer (the generic parser costs ~4x more per
+            // record); anything unusual falls through to pcap-parser below.
+            let fast = if st.ng {
+                st.fast_epb(rdr.data(), batch)
+            } else if st.pcap_header_seen && !st.pcap_modified {
+                st.fast_pcap(rdr.data(), batch)
+            } else {
+                None
+            };
+            if let Some((len, h)) = fast {
+                match h {
+                    Handled::Damage(d) => self.damage(d),
+                    _ => {
+                        rdr.consume(len);
+                        self.stalls = 0;
+                        added += 1;
                     }
-                    continue;
                 }
-            }
-            if st.ng {
-                // Hot path: an Enhanced Packet Block read straight from the parser's buffer.
-                if let Some((len, h)) = st.fast_epb(rdr.data(), batch) {
-                    match h {
-                        Handled::Damage(d) => self.damage(d),
-                        _ => {
-                            rdr.consume(len);
-                            self.stalls = 0;
-                            added += 1;
-                        }
-                    }
-                    continue;
-                }
+                continue;
             }
             let step = match rdr.next() {
                 Ok((off, block)) => match st.handle(block, batch) {

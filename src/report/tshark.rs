@@ -88,7 +88,10 @@ pub fn render_sip_stat(r: &Report) -> String {
     let _ = writeln!(o, "Number of resent SIP messages: {}", st.resent);
     o.push_str("\n* SIP Status Codes in reply packets\n");
     for (code, n) in &st.responses {
-        let phrase = codes::lookup(*code).map(|c| c.phrase).unwrap_or("Unknown");
+        // Codes are already bucketed as tshark buckets them; print tshark's phrase too.
+        let phrase = codes::sipstat_phrase(*code)
+            .map(|(_, p)| p)
+            .unwrap_or("Unknown");
         let _ = writeln!(o, "  SIP {:3} {:<15} : {:5} Packets", code, phrase, n);
     }
     o.push_str("\n* List of SIP Request methods\n");
