@@ -488,7 +488,7 @@ impl CaptureReader {
                 match h {
                     Handled::Damage(d) => self.damage(d),
                     _ => {
-                        rdr.consume(len);
+                        rdr.consume_noshift(len);
                         self.stalls = 0;
                         added += 1;
                     }
@@ -510,7 +510,7 @@ impl CaptureReader {
             };
             match step {
                 Step::Consume(off, frame) => {
-                    rdr.consume(off);
+                    rdr.consume_noshift(off);
                     self.stalls = 0;
                     if frame {
                         added += 1;

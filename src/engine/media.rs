@@ -9,10 +9,13 @@ use crate::sdp::{RtpMap, Sdp};
 use crate::types::{Endpoint, FrameRef, Ts};
 use foldhash::fast::RandomState;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 
 type Map<K, V> = HashMap<K, V, RandomState>;
+/// The stream table is keyed by a hash computed up front ([`StreamHasher`]), so its own
+/// hasher only passes that value through.
+type StreamMap = HashMap<StreamId, MediaStream, BuildHasherDefault<PassThrough>>;
 
 /// What SDP told us about a media endpoint.
 #[derive(Debug, Clone)]
@@ -27,6 +30,52 @@ struct StreamId {
     src: Endpoint,
     dst: Endpoint,
     ssrc: u32,
+    /// [`StreamHasher::hash`] of the three fields above.
+    hash: u64,
+}
+
+/// Hashes a stream identity (two endpoints and the SSRC) with a per-analysis random seed
+/// (capture data must not choose its hash slots). Cloned into the reader thread, which
+/// computes each RTP packet's hash there ([`crate::engine`]'s `RtpHint`) and so takes the
+/// hashing off the single state thread.
+#[derive(Clone, Default)]
+pub struct StreamHasher(RandomState);
+
+impl StreamHasher {
+    pub fn hash(&self, src: &Endpoint, dst: &Endpoint, ssrc: u32) -> u64 {
+        let mut h = self.0.build_hasher();
+        if let (IpAddr::V4(a), IpAddr::V4(b)) = (src.ip, dst.ip) {
+            // The common case in two words.
+            h.write_u64((u64::from(u32::from(a)) << 32) | u64::from(u32::from(b)));
+            h.write_u64(
+                (u64::from(src.port) << 48) | (u64::from(dst.port) << 32) | u64::from(ssrc),
+            );
+            return h.finish();
+        }
+        hash_endpoint(src, &mut h);
+        hash_endpoint(dst, &mut h);
+        h.write_u32(ssrc);
+        h.finish()
+    }
+}
+
+/// Passes a precomputed `u64` through (the stream table's keys carry their hash).
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (StreamId's Hash); fold anything else in regardless.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 /// Pack an endpoint into one word (IPv4) or three (IPv6).
@@ -43,12 +92,11 @@ fn hash_endpoint<H: Hasher>(e: &Endpoint, h: &mut H) {
 }
 
 // Hand-written: the derived Hash walks the IpAddr enums field by field, which made the
-// stream lookup the hottest hash in the profile (research/crates.md §5 measured the same).
+// stream lookup the hottest hash in the profile (research/crates.md §5 measured the same);
+// now the key carries its hash, computed once (on the reader thread when there is one).
 impl Hash for StreamId {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        hash_endpoint(&self.src, h);
-        hash_endpoint(&self.dst, h);
-        h.write_u32(self.ssrc);
+        h.write_u64(self.hash);
     }
 }
 
@@ -77,7 +125,8 @@ struct RtcpAgg {
 /// All media state of one shard.
 pub struct Media {
     announced: Map<Endpoint, Announcement>,
-    streams: Map<StreamId, MediaStream>,
+    streams: StreamMap,
+    hasher: StreamHasher,
     finished: Vec<(u64, StreamId, MediaStream)>,
     next_order: u64,
     /// RTCP report blocks keyed by the reported-on SSRC, with the reporter's address.
@@ -101,7 +150,8 @@ impl Media {
     pub fn new(max_streams: usize) -> Self {
         Media {
             announced: Map::default(),
-            streams: Map::default(),
+            streams: StreamMap::default(),
+            hasher: StreamHasher::default(),
             finished: Vec::new(),
             next_order: 0,
             rtcp_about: Map::default(),
@@ -162,7 +212,15 @@ impl Media {
             .map(|a| a.rtcp)
     }
 
+    /// The hasher of the stream table, for computing [`Media::update_known`]'s `hash`
+    /// elsewhere (the reader thread).
+    pub fn hasher(&self) -> &StreamHasher {
+        &self.hasher
+    }
+
     /// Account a packet of a stream already tracked; `false` when the stream is new.
+    /// `hash`: [`StreamHasher::hash`] of `(src, dst, hdr.ssrc)` from [`Media::hasher`].
+    #[allow(clippy::too_many_arguments)]
     pub fn update_known(
         &mut self,
         frame: FrameRef,
@@ -170,12 +228,14 @@ impl Media {
         src: Endpoint,
         dst: Endpoint,
         hdr: &RtpHeader,
+        hash: u64,
         payload: &[u8],
     ) -> bool {
         let id = StreamId {
             src,
             dst,
             ssrc: hdr.ssrc,
+            hash,
         };
         match self.streams.get_mut(&id) {
             Some(s) => {
@@ -202,6 +262,7 @@ impl Media {
             src,
             dst,
             ssrc: hdr.ssrc,
+            hash: self.hasher.hash(&src, &dst, hdr.ssrc),
         };
         if self.streams.len() >= self.max_streams {
             self.evict_oldest();

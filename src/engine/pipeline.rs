@@ -1,10 +1,11 @@
 //! The per-frame pipeline: reader thread → decode → reassembly → classification → state.
 
 use super::Config;
-use super::media::Media;
+use super::media::{Media, StreamHasher};
 use crate::capture::{Batch, CaptureError, FileInfo, FrameSource, MergedReader};
 use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, HostActivity, StreamKey, attach};
 use crate::decode::{Datagram, Decoded, Detached, Held, L4, Reassembler, decode_frame};
+use crate::rtp::RtpHeader;
 use crate::sip::state::{SipPacket, SipState};
 use crate::sip::wire::{self, StreamFrame};
 use crate::types::{Anomaly, Endpoint, FiveTuple, FrameRef, Layer, Transport, Ts};
@@ -29,6 +30,79 @@ pub struct Progress {
     pub bytes: AtomicU64,
     pub calls: AtomicU64,
     pub total_bytes: AtomicU64,
+}
+
+/// An RTP-looking plain UDP packet's header and stream hash, worked out next to the decode
+/// (on the reader thread in the two-stage pipeline) so the state thread, the busier one,
+/// finds a known stream with one precomputed lookup.
+#[derive(Clone, Copy)]
+struct RtpHint {
+    hdr: RtpHeader,
+    hash: u64,
+    src: Endpoint,
+    dst: Endpoint,
+    /// Where the UDP payload sits in the frame's bytes.
+    payload_off: u32,
+    payload_len: u32,
+}
+
+/// The hint for a decoded frame: plain UDP whose payload has RTP version 2 and a payload
+/// type outside RTCP's range, with a header that parses ([`State::udp`] makes the same
+/// tests, in the same order, for packets without a hint).
+fn rtp_hint(hasher: &StreamHasher, frame: &[u8], d: &Decoded<'_>) -> Option<RtpHint> {
+    let Decoded::Ip {
+        src,
+        dst,
+        l4: L4::Udp {
+            src_port,
+            dst_port,
+            payload,
+        },
+        ..
+    } = d
+    else {
+        return None;
+    };
+    if payload.first()? >> 6 != 2 || payload.get(1).is_some_and(|b| (192..=223).contains(b)) {
+        return None;
+    }
+    let hdr = crate::rtp::parse_rtp_lenient(payload)?;
+    let (s, t) = (
+        Endpoint::new(*src, *src_port),
+        Endpoint::new(*dst, *dst_port),
+    );
+    let off = (payload.as_ptr() as usize)
+        .checked_sub(frame.as_ptr() as usize)
+        .filter(|o| o.saturating_add(payload.len()) <= frame.len())?;
+    Some(RtpHint {
+        hash: hasher.hash(&s, &t, hdr.ssrc),
+        hdr,
+        src: s,
+        dst: t,
+        payload_off: u32::try_from(off).ok()?,
+        payload_len: u32::try_from(payload.len()).ok()?,
+    })
+}
+
+/// Set of ports as a bitmap: a per-packet `contains` on the TLS port list showed in the
+/// profile.
+struct PortSet(Box<[u64; 1024]>);
+
+impl PortSet {
+    fn new(ports: &[u16]) -> Self {
+        let mut b = Box::new([0u64; 1024]);
+        for &p in ports {
+            if let Some(w) = b.get_mut(usize::from(p / 64)) {
+                *w |= 1 << (p % 64);
+            }
+        }
+        PortSet(b)
+    }
+    fn contains(&self, p: u16) -> bool {
+        self.0
+            .get(usize::from(p / 64))
+            .is_some_and(|w| w & (1 << (p % 64)) != 0)
+    }
 }
 
 /// What a frame turned out to be, for the accounting.
@@ -148,6 +222,7 @@ fn is_crlf_keepalive(p: &[u8]) -> bool {
 
 struct State<'c> {
     cfg: &'c Config,
+    tls_ports: PortSet,
     sip: SipState,
     media: Media,
     /// Ordered, so the eviction victim (the smallest key) is found in O(log n): a
@@ -171,6 +246,7 @@ impl<'c> State<'c> {
     fn new(cfg: &'c Config) -> Self {
         State {
             cfg,
+            tls_ports: PortSet::new(&cfg.tls_ports),
             sip: SipState::new(cfg.sip),
             media: Media::new(cfg.max_streams),
             tcp_sip: BTreeMap::new(),
@@ -309,10 +385,9 @@ impl<'c> State<'c> {
         }
     }
 
-    fn datagram(&mut self, d: &Datagram<'_>) -> Class {
+    fn datagram(&mut self, d: &Datagram<'_>, hint: Option<&RtpHint>) -> Class {
         let t = &d.tuple;
-        let tls_port =
-            self.cfg.tls_ports.contains(&t.src.port) || self.cfg.tls_ports.contains(&t.dst.port);
+        let tls_port = self.tls_ports.contains(t.src.port) || self.tls_ports.contains(t.dst.port);
         match t.transport {
             Transport::Tcp => {
                 let c = self.tcp(d);
@@ -331,12 +406,12 @@ impl<'c> State<'c> {
                 {
                     return Class::Encrypted;
                 }
-                self.udp(d)
+                self.udp(d, hint)
             }
         }
     }
 
-    fn udp(&mut self, d: &Datagram<'_>) -> Class {
+    fn udp(&mut self, d: &Datagram<'_>, hint: Option<&RtpHint>) -> Class {
         let p = d.payload;
         let t = &d.tuple;
         let first = p.first().copied().unwrap_or(0);
@@ -345,13 +420,18 @@ impl<'c> State<'c> {
             // one lookup. New flows: SDP-announced endpoints first (as Wireshark's
             // conversations), then the heuristic.
             let rtcp_pt = p.get(1).is_some_and(|b| (192..=223).contains(b));
-            let hdr = if rtcp_pt {
-                None
-            } else {
-                crate::rtp::parse_rtp_lenient(p)
+            let (hdr, hash) = match hint {
+                Some(h) => (Some(h.hdr), h.hash),
+                None if rtcp_pt => (None, 0),
+                None => match crate::rtp::parse_rtp_lenient(p) {
+                    Some(h) => (Some(h), self.media.hasher().hash(&t.src, &t.dst, h.ssrc)),
+                    None => (None, 0),
+                },
             };
             if let Some(h) = &hdr
-                && self.media.update_known(d.frame, d.ts, t.src, t.dst, h, p)
+                && self
+                    .media
+                    .update_known(d.frame, d.ts, t.src, t.dst, h, hash, p)
             {
                 return Class::Rtp;
             }
@@ -597,7 +677,51 @@ struct Pipeline<'c> {
 }
 
 impl Pipeline<'_> {
-    fn frame(&mut self, id: FrameRef, ts: Ts, decoded: Decoded<'_>) {
+    /// One frame: the fast path for a packet of a known RTP stream, else the full path.
+    fn frame<'a>(
+        &mut self,
+        id: FrameRef,
+        ts: Ts,
+        data: &'a [u8],
+        hint: Option<&RtpHint>,
+        decoded: impl FnOnce() -> Decoded<'a>,
+    ) {
+        self.begin(ts);
+        if let Some(h) = hint
+            && self.known_rtp(id, ts, data, h)
+        {
+            return;
+        }
+        self.classify(id, ts, decoded(), hint);
+    }
+
+    /// A packet of a stream already tracked, straight from its hint (what [`State::udp`]
+    /// would do with it, minus the classification it would redo); `false` when the
+    /// packet needs the full path.
+    fn known_rtp(&mut self, id: FrameRef, ts: Ts, data: &[u8], h: &RtpHint) -> bool {
+        let st = &mut self.st;
+        if st.tls_ports.contains(h.src.port) || st.tls_ports.contains(h.dst.port) {
+            return false;
+        }
+        let off = h.payload_off as usize;
+        let Some(p) = data.get(off..off.saturating_add(h.payload_len as usize)) else {
+            return false;
+        };
+        if !st
+            .media
+            .update_known(id, ts, h.src, h.dst, &h.hdr, h.hash, p)
+        {
+            return false;
+        }
+        if st.trace {
+            eprintln!("frame {id}: {:?}", Class::Rtp);
+        }
+        st.count(Class::Rtp);
+        true
+    }
+
+    /// Counters and capture-clock expiry every frame goes through first.
+    fn begin(&mut self, ts: Ts) {
         self.st.acc.frames += 1;
         if self.st.first_ts.is_none() {
             self.st.first_ts = Some(ts);
@@ -623,6 +747,10 @@ impl Pipeline<'_> {
                 self.st.media.expire(ts, self.st.cfg.stream_idle_timeout_ms);
             }
         }
+    }
+
+    /// Everything after [`Pipeline::begin`] for a frame off the fast path.
+    fn classify(&mut self, id: FrameRef, ts: Ts, decoded: Decoded<'_>, hint: Option<&RtpHint>) {
         match decoded {
             Decoded::NonIp { .. } => {
                 self.st.acc.non_ip += 1;
@@ -676,7 +804,7 @@ impl Pipeline<'_> {
                     fragments: None,
                     tcp: None,
                 };
-                let c = self.st.datagram(&d);
+                let c = self.st.datagram(&d, hint);
                 if self.st.trace {
                     eprintln!("frame {id}: {c:?}");
                 }
@@ -693,7 +821,7 @@ impl Pipeline<'_> {
             if let Some((_, _, n)) = d.fragments {
                 completed_fragments = completed_fragments.saturating_add(n);
             }
-            let c = st.datagram(&d);
+            let c = st.datagram(&d, None);
             classes.push(c);
         });
         let st = &mut self.st;
@@ -762,11 +890,14 @@ pub fn analyze_source<S: FrameSource>(
     if threads <= 1 {
         // One thread: read, decode and analyse in turn.
         let mut b = Batch::new();
+        let hasher = state.st.media.hasher().clone();
         loop {
             b.clear();
             let more = reader.next_batch(&mut b, batch_frames)?;
             for f in b.iter() {
-                state.frame(f.id, f.ts, decode_frame(f.link, f.data));
+                let d = decode_frame(f.link, f.data);
+                let hint = rtp_hint(&hasher, f.data, &d);
+                state.frame(f.id, f.ts, f.data, hint.as_ref(), move || d);
             }
             if let Some(p) = progress {
                 p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
@@ -785,7 +916,10 @@ pub fn analyze_source<S: FrameSource>(
     // Two stages: the reader thread reads and decodes each batch (the stateless half), the
     // calling thread owns all state. Batches and their decodes are recycled through a
     // return channel, so the steady state allocates nothing.
-    type Work = (Batch, Vec<Detached>);
+    // Per frame either the RTP hint (the main thread re-decodes in the rare case it needs
+    // the full path: a new stream) or the detached decode.
+    type Work = (Batch, Vec<Result<RtpHint, Detached>>);
+    let hasher = state.st.media.hasher().clone();
     let (full_tx, full_rx) = crossbeam_channel::bounded::<Work>(4);
     let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Work>(6);
     for _ in 0..5 {
@@ -799,10 +933,10 @@ pub fn analyze_source<S: FrameSource>(
                     b.clear();
                     dec.clear();
                     let more = reader.next_batch(&mut b, batch_frames)?;
-                    dec.extend(
-                        b.iter()
-                            .map(|f| decode_frame(f.link, f.data).detach(f.data)),
-                    );
+                    dec.extend(b.iter().map(|f| {
+                        let d = decode_frame(f.link, f.data);
+                        rtp_hint(&hasher, f.data, &d).ok_or_else(|| d.detach(f.data))
+                    }));
                     if let Some(p) = progress {
                         p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
                     }
@@ -830,7 +964,12 @@ pub fn analyze_source<S: FrameSource>(
         };
         for (batch, dec) in full_rx.iter() {
             for (f, d) in batch.iter().zip(dec.iter()) {
-                state.frame(f.id, f.ts, d.attach(f.data));
+                match d {
+                    Ok(hint) => state.frame(f.id, f.ts, f.data, Some(hint), || {
+                        decode_frame(f.link, f.data)
+                    }),
+                    Err(d) => state.frame(f.id, f.ts, f.data, None, || d.attach(f.data)),
+                }
             }
             if let Some(p) = progress {
                 p.frames.store(state.st.acc.frames, Ordering::Relaxed);

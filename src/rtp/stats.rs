@@ -508,6 +508,16 @@ impl StreamStats {
     fn advance(&mut self, k: u64) {
         let hi = u64::from(self.highest_ext);
         let base = u64::from(self.base_ext);
+        if k == 1 && WINDOW_WORDS == 1 {
+            // The in-order packet, nearly every packet: one number leaves (the oldest,
+            // position WINDOW-1), the rest shift by one. Same result as the general loop.
+            if hi.checked_sub(WINDOW - 1).is_some_and(|s| s >= base) {
+                let set = self.window[0] & (1 << (WINDOW - 1)) != 0;
+                self.note_seq(set);
+            }
+            self.window[0] = (self.window[0] << 1) | 1;
+            return;
+        }
         let leaving = k.min(WINDOW);
         // Oldest first: position WINDOW-1 down to WINDOW-leaving.
         for i in 0..leaving {
