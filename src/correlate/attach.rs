@@ -64,6 +64,45 @@ fn signalling_hosts(call: &SipCall) -> (Vec<IpAddr>, Vec<IpAddr>) {
     (a, b)
 }
 
+/// Calls a stream meets by host and time that are weighed for NAT/heuristic attachment.
+const MAX_CANDIDATES: usize = 64;
+
+/// Push the calls of `list` (sorted by start) nearest in start time to `t`: at least
+/// [`MAX_CANDIDATES`] (all when fewer), plus any tied in distance with the farthest taken.
+fn nearest(
+    list: &[usize],
+    dist: &impl Fn(usize) -> (u64, usize),
+    t: Ts,
+    calls: &[SipCall],
+    out: &mut Vec<usize>,
+) {
+    if list.len() <= MAX_CANDIDATES {
+        out.extend_from_slice(list);
+        return;
+    }
+    let at = list.partition_point(|ci| calls[*ci].start < t);
+    let (mut lo, mut hi) = (at, at); // taken: list[lo..hi]
+    while hi - lo < MAX_CANDIDATES {
+        let left = lo.checked_sub(1).map(|i| dist(list[i]).0);
+        let right = list.get(hi).map(|ci| dist(*ci).0);
+        match (left, right) {
+            (Some(l), Some(r)) if l <= r => lo -= 1,
+            (Some(_), None) => lo -= 1,
+            (_, Some(_)) => hi += 1,
+            (None, None) => break,
+        }
+    }
+    // Ties with the farthest distance taken: the final cut orders by (distance, index).
+    let edge = list[lo..hi].iter().map(|ci| dist(*ci).0).max().unwrap_or(0);
+    while lo > 0 && dist(list[lo - 1]).0 == edge {
+        lo -= 1;
+    }
+    while hi < list.len() && dist(list[hi]).0 == edge {
+        hi += 1;
+    }
+    out.extend_from_slice(&list[lo..hi]);
+}
+
 /// Attach each stream to at most one call. Returns, per stream, `(call index, how)`.
 ///
 /// Rules, in order: (1) exact SDP endpoint match on the stream's destination or source,
@@ -110,6 +149,10 @@ pub fn attach(calls: &[SipCall], streams: &[StreamKey]) -> Vec<Option<(usize, As
             }
         }
     }
+    // Each bucket's calls by start time, for the nearest-in-time selection below.
+    for v in by_host.values_mut() {
+        v.sort_by_key(|ci| (calls[*ci].start, *ci));
+    }
     // Grace after the call's last message: RTCP and the last RTP packets trail the BYE.
     let grace = 5 * Ts::NS_PER_SEC;
     let active = |ci: usize, s: &StreamKey| {
@@ -152,23 +195,25 @@ pub fn attach(calls: &[SipCall], streams: &[StreamKey]) -> Vec<Option<(usize, As
             let mut heuristic = None;
             let (from, to) = (bucket(s.first_ts), bucket(s.last_ts));
             let to = to.min(from.saturating_add(MAX_BUCKETS));
+            // Between one busy pair of hosts (a flood, or an SBC and a PBX) keep the calls
+            // closest in time to the stream: a bounded cost per stream, and a media flow is
+            // always near the signalling that set it up. Each bucket contributes its
+            // nearest calls (a window around the stream's start in the start-sorted list,
+            // ties at the edge included), so the cost per stream does not grow with the
+            // calls in a bucket; the overall nearest MAX_CANDIDATES are among them.
+            let dist = |ci: usize| (calls[ci].start.0.abs_diff(s.first_ts.0), ci);
             let mut candidates: Vec<usize> = Vec::new();
             for b in from..=to {
                 for ip in [s.src.ip, s.dst.ip] {
                     if let Some(v) = by_host.get(&(ip, b)) {
-                        candidates.extend_from_slice(v);
+                        nearest(v, &dist, s.first_ts, calls, &mut candidates);
                     }
                 }
             }
             candidates.sort_unstable();
             candidates.dedup();
-            // Between one busy pair of hosts (a flood, or an SBC and a PBX) keep the calls
-            // closest in time to the stream: a bounded cost per stream, and a media flow is
-            // always near the signalling that set it up.
-            const MAX_CANDIDATES: usize = 64;
             if candidates.len() > MAX_CANDIDATES {
-                candidates
-                    .sort_by_key(|ci| ((calls[*ci].start.0 - s.first_ts.0).unsigned_abs(), *ci));
+                candidates.sort_by_key(|ci| dist(*ci));
                 candidates.truncate(MAX_CANDIDATES);
                 candidates.sort_unstable();
             }

@@ -6,7 +6,7 @@ use crate::rules::{Evidence, Subject, finding};
 use crate::sip::state::MsgKind;
 use crate::sip::wire::{Method, uri_user};
 use crate::types::{FrameRef, Ts};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
 /// Known scanner User-Agents (case-insensitive substrings). Not listed on purpose:
@@ -244,21 +244,29 @@ rule! {
             by.entry(r.src).or_default().push(r);
         }
         for (src, list) in by {
+            // Sliding 60 s window with a count per destination: distinct destinations
+            // in the window without rebuilding a set per request (that was quadratic in
+            // a burst).
             let mut best: Option<(usize, usize)> = None;
+            let mut in_window: HashMap<&str, usize> = HashMap::new();
             let mut j = 0;
             for i in 0..list.len() {
+                if let Some(u) = list[i].to_user.as_deref() {
+                    *in_window.entry(u).or_default() += 1;
+                }
                 while list[i].ts.secs_since(list[j].ts) > 60.0 {
+                    if let Some(u) = list[j].to_user.as_deref()
+                        && let Some(n) = in_window.get_mut(u)
+                    {
+                        *n -= 1;
+                        if *n == 0 {
+                            in_window.remove(u);
+                        }
+                    }
                     j += 1;
                 }
-                let dests: BTreeSet<&str> = list[j..=i]
-                    .iter()
-                    .filter_map(|r| r.to_user.as_deref())
-                    .collect();
-                if best.is_none_or(|(b, _)| dests.len() > b) {
-                    best = Some((dests.len(), j));
-                }
-                if i - j > 2000 {
-                    break;
+                if best.is_none_or(|(b, _)| in_window.len() > b) {
+                    best = Some((in_window.len(), j));
                 }
             }
             let Some((n, start)) = best else { continue };
