@@ -154,6 +154,15 @@ fn check_sip(data: &[u8]) {
             assert!(ok(&h.name) && ok(&h.value) && ok(&h.line), "{h:?}");
         }
         let _ = (m.call_id(), m.cseq(), m.vias(), m.from_hdr(), m.contacts());
+        if let Some(sdp) = m.sdp_body() {
+            // The SDP (whole body or a multipart's part) lies inside the body.
+            let body = m.body_bytes();
+            let (b0, s0) = (body.as_ptr() as usize, sdp.as_ptr() as usize);
+            assert!(
+                s0 >= b0 && s0 + sdp.len() <= b0 + body.len(),
+                "SDP outside the body"
+            );
+        }
     }
 }
 
@@ -186,8 +195,9 @@ fn sip_text() -> impl Strategy<Value = Vec<u8>> {
             Just("OPTIONS")
         ],
         any::<bool>(),
+        any::<bool>(),
     )
-        .prop_map(|(cid, cseq, method, compact)| {
+        .prop_map(|(cid, cseq, method, compact, multipart)| {
             let mut m = SipMsg::request(method, "sip:bob@example.com", &cid, cseq);
             m.compact = compact;
             m.via.push(Via {
@@ -205,7 +215,19 @@ fn sip_text() -> impl Strategy<Value = Vec<u8>> {
                 IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
                 vec![SdpMedia::audio(4000, vec![PCMU])],
             );
-            m.with_sdp(&sdp.render()).render()
+            let m = m.with_sdp(&sdp.render());
+            if !multipart {
+                return m.render();
+            }
+            // SIP-I style: the SDP as one part of a multipart/mixed body.
+            let mut mp = m.clone();
+            mp.content_type = Some("multipart/mixed;boundary=bnd".into());
+            let mut body = b"--bnd\r\nContent-Type: application/isup\r\n\r\n\x01\x02\r\n".to_vec();
+            body.extend_from_slice(b"--bnd\r\nContent-Type: application/sdp\r\n\r\n");
+            body.extend_from_slice(&m.body);
+            body.extend_from_slice(b"\r\n--bnd--\r\n");
+            mp.body = body;
+            mp.render()
         })
 }
 

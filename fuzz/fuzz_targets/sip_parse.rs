@@ -26,4 +26,10 @@ fuzz_target!(|data: &[u8]| {
     for h in m.headers_of(HeaderName::Via) {
         let _ = m.text(&h.value);
     }
+    if let Some(sdp) = m.sdp_body() {
+        // The SDP (the body, or a multipart's part) lies inside the body.
+        let body = m.body_bytes();
+        let (b0, s0) = (body.as_ptr() as usize, sdp.as_ptr() as usize);
+        assert!(s0 >= b0 && s0 + sdp.len() <= b0 + body.len());
+    }
 });

@@ -634,17 +634,8 @@ impl<'c> State<'c> {
             let detail = format!("frame {}: {}", d.frame, a.detail);
             self.anomaly(Layer::Sip, a.kind, d.frame, detail);
         }
-        let body = msg.body_bytes();
-        if !body.is_empty() {
-            let ct = msg.content_type();
-            let is_sdp = match ct.as_deref() {
-                Some(c) => c == "application/sdp",
-                None => body.starts_with(b"v=0"),
-            };
-            if is_sdp {
-                let sdp = crate::sdp::parse(body);
-                self.media.announce(&sdp);
-            }
+        if let Some(body) = msg.sdp_body() {
+            self.media.announce(&crate::sdp::parse(body));
         }
         let act = match msg.method() {
             Some(wire::Method::Register) => Act::Register,

@@ -65,23 +65,9 @@ pub struct SipState {
     evicted_regs: u64,
 }
 
-/// The body is SDP: `application/sdp`, or no Content-Type and a body starting `v=0`.
+/// The message's SDP ([`SipMessage::sdp_body`]: the body, or a multipart's SDP part).
 fn sdp_of(m: &SipMessage) -> Option<Arc<crate::sdp::Sdp>> {
-    let body = m.body_bytes();
-    if body.is_empty() {
-        return None;
-    }
-    let is_sdp = match m.content_type() {
-        Some(ct) => ct == "application/sdp",
-        None => {
-            let t = body
-                .iter()
-                .position(|b| !b.is_ascii_whitespace())
-                .and_then(|i| body.get(i..));
-            t.is_some_and(|t| t.starts_with(b"v=0"))
-        }
-    };
-    is_sdp.then(|| Arc::new(crate::sdp::parse(body)))
+    m.sdp_body().map(|b| Arc::new(crate::sdp::parse(b)))
 }
 
 /// Does Wireshark's SIP dissector reach its tap for this message? A header section cut off

@@ -622,6 +622,26 @@ impl SipMessage {
         let n = super::parse::parse_decimal(v.trim().as_bytes())?;
         usize::try_from(n).ok()
     }
+    /// The SDP the message carries: the whole body when it is `application/sdp` (or has
+    /// no Content-Type and starts with `v=0`), else the first `application/sdp` part of a
+    /// `multipart/*` body, as SIP-I/SIP-T trunks send SDP beside ISUP (RFC 3204, RFC
+    /// 5621), nested multiparts included. Wireshark's multipart dissector finds the same
+    /// part.
+    pub fn sdp_body(&self) -> Option<&[u8]> {
+        let body = self.body_bytes();
+        if body.is_empty() {
+            return None;
+        }
+        match self.first_value(HeaderName::ContentType) {
+            Some(ct) => sdp_in(&ct, body, 0),
+            None => {
+                let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+                body.get(start..)
+                    .filter(|t| t.starts_with(b"v=0"))
+                    .map(|_| body)
+            }
+        }
+    }
     /// Content-Type, lower-cased, without parameters.
     pub fn content_type(&self) -> Option<String> {
         let v = self.first_value(HeaderName::ContentType)?;
@@ -632,6 +652,88 @@ impl SipMessage {
             .trim()
             .to_ascii_lowercase();
         (!t.is_empty()).then_some(t)
+    }
+}
+
+/// Multipart nesting followed when looking for SDP.
+const MAX_MULTIPART_DEPTH: usize = 3;
+
+/// The SDP in a body of Content-Type `ct` (the full header value, with parameters).
+fn sdp_in<'b>(ct: &str, body: &'b [u8], depth: usize) -> Option<&'b [u8]> {
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/sdp") {
+        return (!body.is_empty()).then_some(body);
+    }
+    let is_multipart = media
+        .get(..10)
+        .is_some_and(|p| p.eq_ignore_ascii_case("multipart/"));
+    if !is_multipart || depth >= MAX_MULTIPART_DEPTH {
+        return None;
+    }
+    let boundary = header_param(ct, "boundary")?;
+    let boundary = unquote(boundary);
+    if boundary.is_empty() {
+        return None;
+    }
+    let mut delim = Vec::with_capacity(boundary.len() + 2);
+    delim.extend_from_slice(b"--");
+    delim.extend_from_slice(boundary.as_bytes());
+    let finder = memchr::memmem::Finder::new(&delim);
+    // Delimiters count only at the start of a line (RFC 2046 §5.1.1).
+    let starts: Vec<usize> = finder
+        .find_iter(body)
+        .filter(|&i| i == 0 || body.get(i - 1) == Some(&b'\n'))
+        .collect();
+    for w in starts.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        let part = body.get(a + delim.len()..b)?;
+        // The rest of the delimiter line, then the part; the line break before the next
+        // delimiter belongs to the delimiter.
+        let nl = memchr::memchr(b'\n', part)?;
+        let mut part = part.get(nl + 1..)?;
+        if let Some(p) = part.strip_suffix(b"\n") {
+            part = p.strip_suffix(b"\r").unwrap_or(p);
+        }
+        let (headers, content) = split_part(part);
+        let part_ct = headers
+            .split(|&c| c == b'\n')
+            .filter_map(|l| std::str::from_utf8(l).ok())
+            .find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                let n = n.trim();
+                (n.eq_ignore_ascii_case("content-type") || n.eq_ignore_ascii_case("c"))
+                    .then(|| v.trim().to_string())
+            })
+            // RFC 2046: a part without Content-Type is text/plain.
+            .unwrap_or_else(|| "text/plain".to_string());
+        if let Some(sdp) = sdp_in(&part_ct, content, depth + 1) {
+            return Some(sdp);
+        }
+    }
+    None
+}
+
+/// A body part's header lines and its content (after the first empty line; all content
+/// when the part starts with one, all headers when there is none).
+fn split_part(part: &[u8]) -> (&[u8], &[u8]) {
+    if part.starts_with(b"\r\n") {
+        return (&[], part.get(2..).unwrap_or_default());
+    }
+    if part.starts_with(b"\n") {
+        return (&[], part.get(1..).unwrap_or_default());
+    }
+    let crlf = memchr::memmem::find(part, b"\r\n\r\n").map(|i| (i, 4));
+    let lf = memchr::memmem::find(part, b"\n\n").map(|i| (i, 2));
+    let cut = match (crlf, lf) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    };
+    match cut {
+        Some((i, n)) => (
+            part.get(..i).unwrap_or_default(),
+            part.get(i + n..).unwrap_or_default(),
+        ),
+        None => (part, &[]),
     }
 }
 
@@ -937,5 +1039,99 @@ Content-Type: Application/SDP ; charset=utf-8\r\n",
             (v[2].host.as_str(), v[2].port, v[2].rport),
             ("bare::v6", None, Some(None))
         );
+    }
+
+    fn with_body(ct: Option<&str>, body: &str) -> crate::sip::wire::SipMessage {
+        let mut m = String::from(
+            "INVITE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+             Call-ID: c\r\nCSeq: 1 INVITE\r\n",
+        );
+        if let Some(ct) = ct {
+            m.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        m.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+        parse(m.as_bytes()).expect("parses")
+    }
+
+    const SDP: &str = "v=0\r\no=- 1 1 IN IP4 10.0.0.1\r\ns=-\r\nc=IN IP4 10.0.0.1\r\n\
+                       t=0 0\r\nm=audio 4000 RTP/AVP 0\r\n";
+
+    #[test]
+    fn sdp_body_plain_and_sniffed() {
+        let m = with_body(Some("application/sdp"), SDP);
+        assert_eq!(m.sdp_body(), Some(SDP.as_bytes()));
+        let m = with_body(Some("Application/SDP; charset=utf-8"), SDP);
+        assert_eq!(m.sdp_body(), Some(SDP.as_bytes()));
+        // No Content-Type: sniffed by `v=0` (leading white space allowed).
+        let body = format!("\r\n{SDP}");
+        assert_eq!(with_body(None, &body).sdp_body(), Some(body.as_bytes()));
+        assert_eq!(with_body(None, "hello").sdp_body(), None);
+        assert_eq!(with_body(Some("text/plain"), SDP).sdp_body(), None);
+        assert_eq!(with_body(Some("application/sdp"), "").sdp_body(), None);
+    }
+
+    #[test]
+    fn sdp_body_in_multipart_sip_i() {
+        // SIP-I (ITU-T Q.1912.5): SDP beside an encapsulated ISUP IAM.
+        let body = format!(
+            "--unique-boundary-1\r\nContent-Type: application/isup;version=itu-t92+\r\n\
+             Content-Disposition: signal;handling=optional\r\n\r\n\x01\x00\x49\r\n\
+             --unique-boundary-1\r\nContent-Type: application/sdp\r\n\r\n{SDP}\r\n\
+             --unique-boundary-1--\r\n"
+        );
+        let m = with_body(Some("multipart/mixed;boundary=unique-boundary-1"), &body);
+        assert_eq!(m.sdp_body(), Some(SDP.as_bytes()));
+        // Quoted boundary, LF-only line ends, a preamble and compact `c:` in the part.
+        let lf = SDP.replace("\r\n", "\n");
+        let body = format!("preamble\n--b 1\nc: application/sdp\n\n{lf}\n--b 1--\n");
+        let m = with_body(Some("multipart/mixed; boundary=\"b 1\""), &body);
+        assert_eq!(m.sdp_body(), Some(lf.as_bytes()));
+        // Nested: multipart/alternative inside multipart/mixed.
+        let inner = format!("--in\r\nContent-Type: application/sdp\r\n\r\n{SDP}\r\n--in--");
+        let body = format!(
+            "--out\r\nContent-Type: multipart/alternative;boundary=in\r\n\r\n{inner}\r\n--out--"
+        );
+        let m = with_body(Some("multipart/mixed;boundary=out"), &body);
+        assert_eq!(m.sdp_body(), Some(SDP.as_bytes()));
+    }
+
+    #[test]
+    fn sdp_body_multipart_without_sdp_or_damaged() {
+        let ct = Some("multipart/mixed;boundary=x");
+        // No SDP part; a part without Content-Type is text/plain.
+        let body = "--x\r\nContent-Type: application/isup\r\n\r\nAB\r\n--x\r\n\r\nv=0\r\n--x--";
+        assert_eq!(with_body(ct, body).sdp_body(), None);
+        // No boundary parameter, an empty one, a delimiter only mid-line, no closing one.
+        assert_eq!(with_body(Some("multipart/mixed"), SDP).sdp_body(), None);
+        assert_eq!(
+            with_body(Some("multipart/mixed;boundary=\"\""), SDP).sdp_body(),
+            None
+        );
+        let mid = format!("a--x\r\nContent-Type: application/sdp\r\n\r\n{SDP}a--x--");
+        assert_eq!(with_body(ct, &mid).sdp_body(), None);
+        let open = format!("--x\r\nContent-Type: application/sdp\r\n\r\n{SDP}");
+        assert_eq!(
+            with_body(ct, &open).sdp_body(),
+            None,
+            "a part needs its closing delimiter"
+        );
+        // Nesting deeper than the limit is not followed (and never recurses unboundedly).
+        let nest = |levels: usize| {
+            let mut body = format!("--b0\r\nContent-Type: application/sdp\r\n\r\n{SDP}\r\n--b0--");
+            for i in 1..=levels {
+                body = format!(
+                    "--b{i}\r\nContent-Type: multipart/mixed;boundary=b{}\r\n\r\n{body}\r\n--b{i}--",
+                    i - 1
+                );
+            }
+            with_body(Some(&format!("multipart/mixed;boundary=b{levels}")), &body)
+        };
+        assert_eq!(
+            nest(2).sdp_body(),
+            Some(SDP.as_bytes()),
+            "three multipart levels"
+        );
+        assert_eq!(nest(3).sdp_body(), None, "four are not followed");
+        assert_eq!(nest(40).sdp_body(), None);
     }
 }
