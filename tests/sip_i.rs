@@ -66,37 +66,27 @@ fn sip_i_call(sdp_type: &str) -> Analysis {
     ok.body = sip_i_body(&answer, sdp_type);
     w.udp(0, T0 + 100 * MS, sip(b), sip(a), &ok.render());
 
-    let mut ack = SipMsg::request("ACK", "sip:gw@192.0.2.20:5060", "sipi-1", 1);
-    ack.via = inv.via.clone();
-    ack.via[0].branch = "z9hG4bKsipi2".into();
-    ack.from = inv.from.clone();
-    ack.to = ok.to.clone();
+    // An in-dialog request from the caller.
+    let in_dialog = |method: &str, cseq: u32, branch: &str| {
+        let mut m = SipMsg::request(method, "sip:gw@192.0.2.20:5060", "sipi-1", cseq);
+        m.via = inv.via.clone();
+        m.via[0].branch = branch.into();
+        m.from = inv.from.clone();
+        m.to = ok.to.clone();
+        m
+    };
+    let ack = in_dialog("ACK", 1, "z9hG4bKsipi2");
     w.udp(0, T0 + 110 * MS, sip(a), sip(b), &ack.render());
 
     for k in 0..50u16 {
         let t = T0 + 200 * MS + i64::from(k) * 20 * MS;
         let p = |ssrc| media::rtp_packet(k == 0, 0, k, u32::from(k) * 160, ssrc, &[0xFF; 160]);
-        w.udp(
-            0,
-            t,
-            SocketAddr::new(a, 30000),
-            SocketAddr::new(b, 40000),
-            &p(0x1111),
-        );
-        w.udp(
-            0,
-            t + MS,
-            SocketAddr::new(b, 40000),
-            SocketAddr::new(a, 30000),
-            &p(0x2222),
-        );
+        let (ra, rb) = (SocketAddr::new(a, 30000), SocketAddr::new(b, 40000));
+        w.udp(0, t, ra, rb, &p(0x1111));
+        w.udp(0, t + MS, rb, ra, &p(0x2222));
     }
 
-    let mut bye = SipMsg::request("BYE", "sip:gw@192.0.2.20:5060", "sipi-1", 2);
-    bye.via = inv.via.clone();
-    bye.via[0].branch = "z9hG4bKsipi3".into();
-    bye.from = inv.from.clone();
-    bye.to = ok.to.clone();
+    let bye = in_dialog("BYE", 2, "z9hG4bKsipi3");
     w.udp(0, T0 + 1300 * MS, sip(a), sip(b), &bye.render());
     let bye_ok = SipMsg::response_to(&bye, 200, "OK");
     w.udp(0, T0 + 1310 * MS, sip(b), sip(a), &bye_ok.render());
