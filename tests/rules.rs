@@ -1021,6 +1021,8 @@ fn firing() -> Vec<Case> {
             c
         }, |o| { let f = o.one("security.flood"); assert_eq!(host_of(f), "192.0.2.77"); assert!(says(f, "60 SIP requests")); };
         "policy.transport" => || trunk(|k| k.transport_tcp = true), |o| { let f = o.one("policy.transport"); assert_eq!(host_of(f), TRUNK_IP); assert!(says(f, "over TCP")); };
+        // Only the keepalive goes over TCP: out-of-dialog requests count too.
+        "policy.transport" => || trunk(|k| k.options_tcp = true), |o| { let f = o.one("policy.transport"); assert!(says(f, "1 SIP messages with trunk") && cites(f, o.frame("ka"))); };
         "policy.method" => || trunk(|k| k.message = true), |o| { let f = o.one("policy.method"); assert_eq!(host_of(f), TRUNK_IP); assert!(cites(f, o.frame("msg")) && says(f, "MESSAGE")); };
         "policy.codec" => || trunk(|k| k.fmts = "18 101"), |o| { let f = o.one("policy.codec"); assert_eq!(f.severity, Severity::Warning); assert!(cites(f, o.frame("tk:invite")) && says(f, "G729")); };
         "policy.dtmf" => || trunk(|k| k.fmts = "8"), |o| { let f = o.one("policy.dtmf"); assert!(cites(f, o.frame("tk:invite")) && says(f, "without telephone-event")); };
@@ -1540,6 +1542,8 @@ const PBX: &str = "192.168.1.2:5060";
 
 struct TrunkOpts {
     transport_tcp: bool,
+    /// The trunk keepalive (OPTIONS) over TCP.
+    options_tcp: bool,
     message: bool,
     fmts: &'static str,
     t38: bool,
@@ -1557,6 +1561,7 @@ struct TrunkOpts {
 fn trunk(tweak: fn(&mut TrunkOpts)) -> Cap {
     let mut o = TrunkOpts {
         transport_tcp: false,
+        options_tcp: false,
         message: false,
         fmts: "8 101",
         t38: false,
@@ -1576,8 +1581,9 @@ fn trunk(tweak: fn(&mut TrunkOpts)) -> Cap {
     p.max_channels = Some(1);
     p.keepalive_interval_s = None;
     c.profile = Some(p);
+    let mut ka = Cap::new();
     options(
-        &mut c,
+        &mut ka,
         "ka",
         0.0,
         PBX,
@@ -1585,6 +1591,12 @@ fn trunk(tweak: fn(&mut TrunkOpts)) -> Cap {
         "pbx",
         o.options_answered,
         "ping",
+    );
+    replay(
+        &mut c,
+        ka,
+        &|h| h,
+        o.options_tcp.then_some((-5.0, PBX, TRUNK)),
     );
     let mut calls = vec![("tk", 100.0)];
     if let Some(t) = o.second_call_at {
@@ -1664,11 +1676,19 @@ fn trunk(tweak: fn(&mut TrunkOpts)) -> Cap {
 fn emit_fixed(c: &mut Cap, k: &Call, fix: &dyn Fn(String) -> String, tcp: bool) {
     let mut tmp = Cap::new();
     k.emit(&mut tmp);
+    let open = tcp.then_some((k.t - 5.0, k.a.as_str(), k.b.as_str()));
+    replay(c, tmp, fix, open);
+}
+
+/// Copy the SIP/UDP frames of `tmp` into `c`, header blocks passed through `fix`; with
+/// `tcp` = (time, client, server) over a TCP connection opened then (Vias say TCP).
+fn replay(c: &mut Cap, tmp: Cap, fix: &dyn Fn(String) -> String, tcp: Option<(f64, &str, &str)>) {
     let marks = tmp.marks.clone();
     let pk = tmp.w.finish();
-    if tcp {
-        c.w.tcp_open(ns(k.t - 5.0), sa(&k.a), sa(&k.b));
+    if let Some((t, client, server)) = tcp {
+        c.w.tcp_open(ns(t), sa(client), sa(server));
     }
+    let tcp = tcp.is_some();
     for p in pk {
         // Re-parse our own frame: Ethernet(14) + IPv4(20) + UDP(8).
         let Some(l4) = p.data.get(14 + 20..) else {

@@ -104,7 +104,7 @@ rule! {
         title: "SIP sent to the trunk over a transport it does not accept",
         explanation: "The provider's trunk accepts only the transports in the profile (many accept UDP only). Requests over another transport are not answered: calls and registrations fail.",
         remediation: "Configure the trunk on the PBX/phone with an accepted transport (e.g. transport=udp).",
-        thresholds: "profile `transports`; any call message or REGISTER to or from the trunk over another transport",
+        thresholds: "profile `transports`; any call message, REGISTER or out-of-dialog request (OPTIONS, MESSAGE, ...) to or from the trunk over another transport",
     } |cx, out, meta| {
         let Some(p) = cx.profile.filter(|p| !p.transports.is_empty()) else { return };
         // (trunk address, transport) → first frame, time, what
@@ -126,6 +126,10 @@ rule! {
             for a in r.attempts.iter().filter(|a| p.is_trunk(&a.dst.ip)) {
                 note(a.dst.ip, a.transport, a.frame, a.ts, format!("REGISTER {} → {} over {}", a.src, a.dst, a.transport.as_str()));
             }
+        }
+        for o in &cx.analysis.out_of_dialog {
+            let peer = if p.is_trunk(&o.dst.ip) { o.dst.ip } else if p.is_trunk(&o.src.ip) { o.src.ip } else { continue };
+            note(peer, o.transport, o.frame, o.ts, format!("{} {} → {} over {}", o.method.as_str(), o.src, o.dst, o.transport.as_str()));
         }
         for ((ip, t), (f, ts, what, n)) in bad {
             out.push(finding(

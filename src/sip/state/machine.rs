@@ -273,6 +273,7 @@ impl SipState {
             to: m.to_hdr().map(|h| h.uri).unwrap_or_default(),
             src: p.tuple.src,
             dst: p.tuple.dst,
+            transport: p.tuple.transport,
             frame: p.frame,
             ts: p.ts,
             retransmissions: 0,

@@ -305,6 +305,8 @@ pub struct OutOfDialog {
     pub to: String,
     pub src: Endpoint,
     pub dst: Endpoint,
+    /// Transport of the request.
+    pub transport: Transport,
     pub frame: FrameRef,
     pub ts: Ts,
     pub retransmissions: u32,
