@@ -22,6 +22,7 @@
 //! sharing their first 127 bytes share an entry); we key by the full Call-ID.
 
 use super::{SetupTimes, SipStats};
+use crate::sip::codes;
 use crate::types::{Endpoint, Ts};
 
 /// Wireshark copies CSeq methods into a 16-byte buffer (15 characters + NUL).
@@ -173,24 +174,11 @@ pub(crate) fn resend_check(entries: &mut Vec<ResendEntry>, m: &WsMsg<'_>) -> (bo
     (resend, setup)
 }
 
-/// Response codes Wireshark's `sip_response_code_vals` knows (others go to the x99 bucket
-/// of their class; codes < 100 or ≥ 700 are not counted).
-const WS_CODES: &[u16] = &[
-    100, 180, 181, 182, 183, 199, 200, 202, 204, 299, 300, 301, 302, 305, 380, 399, 400, 401, 402,
-    403, 404, 405, 406, 407, 408, 410, 412, 413, 414, 415, 416, 420, 421, 422, 423, 428, 429, 430,
-    433, 436, 437, 438, 439, 440, 470, 480, 481, 482, 483, 484, 485, 486, 487, 488, 489, 491, 493,
-    494, 499, 500, 501, 502, 503, 504, 505, 513, 599, 600, 603, 604, 606, 607, 608, 699,
-];
-
-/// The `sip,stat` bucket a status code is counted in.
+/// The `sip,stat` bucket a status code is counted in: the code itself when Wireshark's
+/// `sip_response_code_vals` knows it, else its class's x99; `None` below 100 and from 700
+/// up. One table for both this and the phrases tshark prints ([`codes::sipstat_phrase`]).
 pub fn ws_code_bucket(code: u16) -> Option<u16> {
-    if WS_CODES.contains(&code) {
-        return Some(code);
-    }
-    match code {
-        100..=699 => Some(code / 100 * 100 + 99),
-        _ => None,
-    }
+    codes::sipstat_phrase(code).map(|(bucket, _)| bucket)
 }
 
 /// `sipstat_packet` accumulation.
