@@ -1372,6 +1372,45 @@ fn regression_tcp_header_trickle_is_linear() {
     assert_eq!(c.sip.messages.len(), 1);
 }
 
+/// A SIP message over TCP with `body / 10` header lines and a body of `body` bytes arriving
+/// one byte per segment (the header block grows with the body, so framing that rescans it
+/// per segment is quadratic).
+fn tcp_body_trickle(body: usize) -> Vec<u8> {
+    let mut w = Wire::new(LinkKind::Raw);
+    let (cl, sv) = (sa(v4(10, 0, 0, 1), 4000), sa(v4(10, 0, 0, 2), 5060));
+    let t = w.tcp_open(T0, cl, sv);
+    let mut m = invite("body-trickle", cl.ip(), None);
+    for i in 0..body / 10 {
+        m.extra.push(("X".into(), format!("{}", i % 10)));
+    }
+    m.content_type = Some("text/plain".into());
+    m.body = vec![b'a'; body];
+    let bytes = m.render();
+    let split = bytes.len() - body;
+    let mut chunks: Vec<&[u8]> = vec![&bytes[..split]];
+    chunks.extend(bytes[split..].chunks(1));
+    w.tcp_send(t, cl, sv, &chunks);
+    pcap(linktype::RAW, &w.finish())
+}
+
+/// A body trickled one byte per segment re-framed the whole pending message (its header
+/// block) for every segment: O(segments × header bytes), 10× input took 77× the time.
+/// The framer now reports the
+/// length a message with a complete header block needs, and nothing is re-framed until
+/// the buffer reaches it.
+#[test]
+fn regression_tcp_body_trickle_is_linear() {
+    assert_pipeline_linear(
+        "TCP body trickle",
+        &tcp_body_trickle(1000),
+        &tcp_body_trickle(10_000),
+    );
+    let a = analyze(&tcp_body_trickle(10_000));
+    let c = call(&a, "body-trickle");
+    assert_eq!(c.sip.messages.len(), 1);
+    assert_eq!(c.sip.messages[0].msg.body_bytes().len(), 10_000);
+}
+
 /// The framing shortcut above must not change what is framed, nor at which frame: a TCP
 /// stream of messages (bodies, CRLF and bare-LF line ends, keepalives) is analysed the
 /// same whether it arrives whole, split in two at any byte, or one byte per segment.

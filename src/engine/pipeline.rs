@@ -128,6 +128,11 @@ struct TcpSip {
     /// buffer length then. Re-framing is skipped until new bytes could end the block, so
     /// a message trickled in line by line costs O(bytes), not O(segments × header bytes).
     open_headers: Option<usize>,
+    /// Set when framing stopped at a message whose header block is complete: the buffer
+    /// length that message needs (header block + Content-Length). Until the buffer
+    /// reaches it nothing can be framed, so a body trickled in tiny segments costs
+    /// O(bytes), not O(segments × header bytes).
+    need: Option<usize>,
 }
 
 /// An empty line (a line terminator directly followed by another: CRLF, LF or bare CR)
@@ -516,6 +521,7 @@ impl<'c> State<'c> {
         if gap {
             st.buf.clear();
             st.open_headers = None;
+            st.need = None;
             self.anomaly(
                 Layer::Tcp,
                 "tcp.gap",
@@ -566,17 +572,23 @@ impl<'c> State<'c> {
             let mut any_ka = false;
             let mut guard = 0;
             // Still Incomplete for certain: skip framing.
-            let skip = st
+            let headers_open = st
                 .open_headers
                 .is_some_and(|prev| still_open(&st.buf, prev));
+            let body_short = st.need.is_some_and(|n| st.buf.len() < n);
+            let skip = headers_open || body_short;
             // Checked up to here: the next segment's check starts at its own bytes.
-            st.open_headers = skip.then_some(st.buf.len());
+            st.open_headers = headers_open.then_some(st.buf.len());
+            if !body_short {
+                st.need = None;
+            }
             loop {
                 guard += 1;
                 if skip || guard > 10_000 || st.buf.is_empty() {
                     break;
                 }
-                match wire::stream_frame(&st.buf) {
+                let (frame, need) = wire::stream_frame_need(&st.buf);
+                match frame {
                     StreamFrame::Complete(n) => {
                         let n = n.min(st.buf.len()).max(1);
                         if let Some(msg) = wire::parse(&st.buf[..n]) {
@@ -595,6 +607,7 @@ impl<'c> State<'c> {
                     }
                     StreamFrame::Incomplete => {
                         st.open_headers = header_block_open(&st.buf);
+                        st.need = need;
                         break;
                     }
                 }
@@ -612,6 +625,7 @@ impl<'c> State<'c> {
                 );
                 st.buf.clear();
                 st.open_headers = None;
+                st.need = None;
             }
             if any_msg || !st.buf.is_empty() {
                 Class::Sip

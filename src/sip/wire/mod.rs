@@ -18,7 +18,7 @@ mod parse;
 mod typed;
 pub use parse::{
     MAX_HEADER_BLOCK, MAX_HEADERS, MAX_START_LINE, MAX_STREAM_BODY, StreamFrame, looks_like_sip,
-    parse, stream_frame,
+    parse, stream_frame, stream_frame_need,
 };
 pub use typed::{
     AuthInfo, NameAddr, Via, header_param, uri_host_port, uri_user, uri_user_unescaped,

@@ -749,6 +749,20 @@ fn plausible_partial(line: &[u8]) -> bool {
 
 /// Frame the next message in a TCP byte stream (Content-Length framing, RFC 3261 §18.3).
 pub fn stream_frame(buf: &[u8]) -> StreamFrame {
+    stream_frame_need(buf).0
+}
+
+/// [`stream_frame`], and for an `Incomplete` message whose header block is complete the
+/// stream length it needs (header block + Content-Length): nothing can change until the
+/// buffer reaches it, so a body trickled in small segments need not be re-framed per
+/// segment.
+pub fn stream_frame_need(buf: &[u8]) -> (StreamFrame, Option<usize>) {
+    let mut need = None;
+    let f = frame_inner(buf, &mut need);
+    (f, need.filter(|_| f == StreamFrame::Incomplete))
+}
+
+fn frame_inner(buf: &[u8], need: &mut Option<usize>) -> StreamFrame {
     if buf.is_empty() {
         return StreamFrame::Incomplete;
     }
@@ -803,6 +817,7 @@ pub fn stream_frame(buf: &[u8]) -> StreamFrame {
             return if buf.len() >= total {
                 StreamFrame::Complete(total)
             } else {
+                *need = Some(total);
                 StreamFrame::Incomplete
             };
         }
