@@ -36,42 +36,65 @@ measure() { # cmd... → prints "wall_s rss_kb"
   echo "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }') $rss"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-results=$(mktemp)
+results=$(mktemp) # one line per run: tool name packets bytes calls concurrency wall rss
+declare -A META
 for s in "${SIZES[@]}"; do
   read -r name calls conc dur <<<"$s"
   f="$DATA/bench-$name.pcap"
   [ -f "$f" ] || "$BIN" synth bench -o "$f" --calls "$calls" --concurrency "$conc" --duration "$dur" --seed 1 2>/dev/null
   pkts=$(capinfos -c -M "$f" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}' || true)
   [ -n "$pkts" ] || pkts=$("$BIN" analyze -q --format json "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["frames"])')
-  bytes=$(stat -c %s "$f")
-  for mode in default 1; do
-    args=(analyze -q --format json -o /dev/null "$f"); [ "$mode" = 1 ] && args+=(--threads 1)
-    "$BIN" "${args[@]}" # warm the page cache
-    walls=(); rsss=()
-    for _ in $(seq "$RUNS"); do read -r w r < <(measure "$BIN" "${args[@]}"); walls+=("$w"); rsss+=("$r"); done
-    w=$(printf '%s\n' "${walls[@]}" | median); r=$(printf '%s\n' "${rsss[@]}" | median)
-    echo "sipscope-$mode $name $pkts $bytes $calls $conc $w $r" >>"$results"
+  META[$name]="$pkts $(stat -c %s "$f") $calls $conc"
+  "$BIN" analyze -q --format json -o /dev/null "$f" # warm the page cache
+done
+# Runs are interleaved (round r measures every file in both modes) so that a burst of
+# load on a shared machine spreads over all rows instead of spoiling one.
+for _ in $(seq "$RUNS"); do
+  for s in "${SIZES[@]}"; do
+    read -r name _ <<<"$s"
+    f="$DATA/bench-$name.pcap"
+    for mode in default 1; do
+      args=(analyze -q --format json -o /dev/null "$f"); [ "$mode" = 1 ] && args+=(--threads 1)
+      read -r w r < <(measure "$BIN" "${args[@]}")
+      echo "sipscope-$mode $name ${META[$name]} $w $r" >>"$results"
+    done
   done
-  if [[ " $TSHARK_ON " == *" $name "* ]] && command -v tshark >/dev/null; then
-    walls=(); rsss=()
-    for _ in $(seq "$RUNS"); do read -r w r < <(measure tshark -n -q -r "$f" -o rtp.heuristic_rtp:TRUE -z rtp,streams); walls+=("$w"); rsss+=("$r"); done
-    w=$(printf '%s\n' "${walls[@]}" | median); r=$(printf '%s\n' "${rsss[@]}" | median)
-    echo "tshark $name $pkts $bytes $calls $conc $w $r" >>"$results"
-  fi
-  SD=${SIPDOCTOR:-$(command -v sip-doctor || true)}
-  if [[ " $TSHARK_ON " == *" $name "* ]] && [ -n "$SD" ]; then
-    walls=(); rsss=()
-    for _ in $(seq "$RUNS"); do read -r w r < <(measure "$SD" read --json --no-flow "$f"); walls+=("$w"); rsss+=("$r"); done
-    w=$(printf '%s\n' "${walls[@]}" | median); r=$(printf '%s\n' "${rsss[@]}" | median)
-    echo "sip-doctor $name $pkts $bytes $calls $conc $w $r" >>"$results"
-  fi
+done
+SD=${SIPDOCTOR:-$(command -v sip-doctor || true)}
+for name in $TSHARK_ON; do
+  f="$DATA/bench-$name.pcap"
+  [ -n "${META[$name]:-}" ] || continue
+  for _ in $(seq "$RUNS"); do
+    if command -v tshark >/dev/null; then
+      read -r w r < <(measure tshark -n -q -r "$f" -o rtp.heuristic_rtp:TRUE -z rtp,streams)
+      echo "tshark $name ${META[$name]} $w $r" >>"$results"
+    fi
+    if [ -n "$SD" ]; then
+      read -r w r < <(measure "$SD" read --json --no-flow "$f")
+      echo "sip-doctor $name ${META[$name]} $w $r" >>"$results"
+    fi
+  done
 done
 
 python3 - "$results" "$OUT" "$RUNS" <<'PY'
 import sys, platform, subprocess, datetime
-rows=[l.split() for l in open(sys.argv[1])]
+import statistics
+raw=[l.split() for l in open(sys.argv[1])]
+# Median wall time and median peak RSS per (tool, capture), in first-seen order.
+groups={}
+for r in raw:
+    groups.setdefault((r[0], r[1]), []).append(r)
+rows=[]
+for (tool, name), rs in groups.items():
+    w=statistics.median(float(r[6]) for r in rs)
+    rss=statistics.median(int(r[7]) for r in rs)
+    rows.append([tool, name, *rs[0][2:6], str(w), str(int(rss))])
+order={'sipscope-default':0,'sipscope-1':1,'tshark':2,'sip-doctor':3}
+names=[]
+for r in raw:
+    if r[1] not in names: names.append(r[1])
+rows.sort(key=lambda r: (names.index(r[1]), order[r[0]]))
 out, runs = sys.argv[2], sys.argv[3]
 def cpu():
     try:

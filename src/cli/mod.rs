@@ -397,13 +397,24 @@ where
         Some(v) => Some(engine::analyze_paths(&[v.to_string()], &cfg, None)?),
         None => None,
     };
-    let findings = rules::run_all(
-        &analysis,
-        &thresholds,
-        &sel,
-        profile.as_ref(),
-        other.as_ref(),
-    );
+    // The rules run on a pool of `--threads` threads (`--threads 1`: this one thread).
+    let run_rules = || {
+        rules::run_all(
+            &analysis,
+            &thresholds,
+            &sel,
+            profile.as_ref(),
+            other.as_ref(),
+        )
+    };
+    let findings = match rayon::ThreadPoolBuilder::new()
+        .num_threads(a.threads)
+        .use_current_thread()
+        .build()
+    {
+        Ok(pool) => pool.install(run_rules),
+        Err(_) => run_rules(),
+    };
     let worst = findings.iter().map(|f| f.severity).max();
     let rep = report::build(&analysis, findings, !a.show_usernames);
     let color = match a.color {

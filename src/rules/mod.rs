@@ -270,12 +270,25 @@ pub fn run_all(
         profile,
         vantage,
     };
-    let mut out = Vec::new();
-    for r in registry() {
-        if sel.wants(r.meta()) {
-            r.check(&cx, &mut out);
-        }
-    }
+    // Rules are pure functions of the immutable model: they run side by side on the
+    // current rayon pool (the CLI sizes it with `--threads`). Each rule's findings are
+    // collected in catalogue order and the sort below is stable, so the result does not
+    // depend on the number of threads.
+    use rayon::prelude::*;
+    let selected: Vec<&dyn Rule> = registry()
+        .iter()
+        .copied()
+        .filter(|r| sel.wants(r.meta()))
+        .collect();
+    let per_rule: Vec<Vec<Finding>> = selected
+        .par_iter()
+        .map(|r| {
+            let mut v = Vec::new();
+            r.check(&cx, &mut v);
+            v
+        })
+        .collect();
+    let mut out: Vec<Finding> = per_rule.into_iter().flatten().collect();
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)

@@ -368,15 +368,15 @@ rule! {
                     break;
                 }
             }
-            for m in &c.sip.messages {
+            // Requests only (responses copy the request's Vias); headers parsed only there.
+            for m in c.sip.messages.iter().filter(|m| matches!(m.kind, MsgKind::Request { .. })) {
                 let contact = m
                     .msg
                     .contacts()
                     .first()
                     .and_then(|n| uri_host_port(&n.uri).and_then(|(h, _)| ip_of(h)));
-                let via = m.msg.vias().first().and_then(|v| ip_of(&v.host));
+                let via = m.msg.top_via().and_then(|v| ip_of(&v.host));
                 if let (Some(ci), Some(vi)) = (contact, via)
-                    && matches!(m.kind, MsgKind::Request { .. })
                     && is_unroutable(&ci) != is_unroutable(&vi)
                 {
                     for k in [HeaderName::Contact, HeaderName::Via] {
