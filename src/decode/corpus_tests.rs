@@ -129,6 +129,10 @@ fn analyse(frames: &[(u32, Vec<u8>)]) -> Counts {
     for (i, (link, data)) in frames.iter().enumerate() {
         c.frames += 1;
         let d = decode_frame(*link, data);
+        if *link == crate::capture::linktype::ETHERNET {
+            // The Ethernet/IPv4/UDP fast path must agree with the general walk.
+            assert_eq!(d, super::link::walk(*link, data), "frame {}", i + 1);
+        }
         match d {
             Decoded::Ip {
                 l4: L4::Udp { .. }, ..
