@@ -49,7 +49,13 @@ struct RtpHint {
 /// The hint for a decoded frame: plain UDP whose payload has RTP version 2 and a payload
 /// type outside RTCP's range, with a header that parses ([`State::udp`] makes the same
 /// tests, in the same order, for packets without a hint).
-fn rtp_hint(hasher: &StreamHasher, frame: &[u8], d: &Decoded<'_>) -> Option<RtpHint> {
+/// No hint on a TLS port: such packets take the full path, which decides encryption.
+fn rtp_hint(
+    hasher: &StreamHasher,
+    tls: &PortSet,
+    frame: &[u8],
+    d: &Decoded<'_>,
+) -> Option<RtpHint> {
     let Decoded::Ip {
         src,
         dst,
@@ -63,7 +69,11 @@ fn rtp_hint(hasher: &StreamHasher, frame: &[u8], d: &Decoded<'_>) -> Option<RtpH
     else {
         return None;
     };
-    if payload.first()? >> 6 != 2 || payload.get(1).is_some_and(|b| (192..=223).contains(b)) {
+    if payload.first()? >> 6 != 2
+        || payload.get(1).is_some_and(|b| (192..=223).contains(b))
+        || tls.contains(*src_port)
+        || tls.contains(*dst_port)
+    {
         return None;
     }
     let hdr = crate::rtp::parse_rtp_lenient(payload)?;
@@ -86,6 +96,7 @@ fn rtp_hint(hasher: &StreamHasher, frame: &[u8], d: &Decoded<'_>) -> Option<RtpH
 
 /// Set of ports as a bitmap: a per-packet `contains` on the TLS port list showed in the
 /// profile.
+#[derive(Clone)]
 struct PortSet(Box<[u64; 1024]>);
 
 impl PortSet {
@@ -705,9 +716,6 @@ impl Pipeline<'_> {
     /// packet needs the full path.
     fn known_rtp(&mut self, id: FrameRef, ts: Ts, data: &[u8], h: &RtpHint) -> bool {
         let st = &mut self.st;
-        if st.tls_ports.contains(h.src.port) || st.tls_ports.contains(h.dst.port) {
-            return false;
-        }
         let off = h.payload_off as usize;
         let Some(p) = data.get(off..off.saturating_add(h.payload_len as usize)) else {
             return false;
@@ -896,12 +904,13 @@ pub fn analyze_source<S: FrameSource>(
         // One thread: read, decode and analyse in turn.
         let mut b = Batch::new();
         let hasher = state.st.media.hasher().clone();
+        let tls = state.st.tls_ports.clone();
         loop {
             b.clear();
             let more = reader.next_batch(&mut b, batch_frames)?;
             for f in b.iter() {
                 let d = decode_frame(f.link, f.data);
-                let hint = rtp_hint(&hasher, f.data, &d);
+                let hint = rtp_hint(&hasher, &tls, f.data, &d);
                 state.frame(f.id, f.ts, f.data, hint.as_ref(), move || d);
             }
             if let Some(p) = progress {
@@ -925,6 +934,7 @@ pub fn analyze_source<S: FrameSource>(
     // the full path: a new stream) or the detached decode.
     type Work = (Batch, Vec<Result<RtpHint, Detached>>);
     let hasher = state.st.media.hasher().clone();
+    let tls = state.st.tls_ports.clone();
     let (full_tx, full_rx) = crossbeam_channel::bounded::<Work>(4);
     let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Work>(6);
     for _ in 0..5 {
@@ -940,7 +950,7 @@ pub fn analyze_source<S: FrameSource>(
                     let more = reader.next_batch(&mut b, batch_frames)?;
                     dec.extend(b.iter().map(|f| {
                         let d = decode_frame(f.link, f.data);
-                        rtp_hint(&hasher, f.data, &d).ok_or_else(|| d.detach(f.data))
+                        rtp_hint(&hasher, &tls, f.data, &d).ok_or_else(|| d.detach(f.data))
                     }));
                     if let Some(p) = progress {
                         p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
