@@ -6,7 +6,7 @@ use crate::capture::{Batch, CaptureError, FileInfo, FrameSource, MergedReader};
 use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, HostActivity, StreamKey, attach};
 use crate::decode::{Datagram, Decoded, Detached, Held, L4, Reassembler, decode_frame};
 use crate::rtp::RtpHeader;
-use crate::sip::state::{SipPacket, SipState};
+use crate::sip::state::{SipPacket, SipState, message_sdp};
 use crate::sip::wire::{self, StreamFrame};
 use crate::types::{Anomaly, Endpoint, FiveTuple, FrameRef, Layer, Transport, Ts};
 use foldhash::fast::RandomState;
@@ -659,8 +659,10 @@ impl<'c> State<'c> {
             let detail = format!("frame {}: {}", d.frame, a.detail);
             self.anomaly(Layer::Sip, a.kind, d.frame, detail);
         }
-        if let Some(body) = msg.sdp_body() {
-            self.media.announce(&crate::sdp::parse(body));
+        // Parsed once: announced here, and handed to the SIP state with the message.
+        let sdp = message_sdp(&msg);
+        if let Some(s) = &sdp {
+            self.media.announce(s);
         }
         let act = match msg.method() {
             Some(wire::Method::Register) => Act::Register,
@@ -682,6 +684,7 @@ impl<'c> State<'c> {
             tuple: d.tuple,
             size,
             fragmented: d.fragments.is_some(),
+            sdp: sdp.as_ref(),
         });
     }
 }

@@ -187,6 +187,7 @@ fn run(path: &Path) -> Option<(SipOutput, Walk)> {
                         && let Some(m) = parse(payload)
                     {
                         let msg = Arc::new(m);
+                        let sdp = crate::sip::state::message_sdp(&msg);
                         let p = SipPacket {
                             msg: &msg,
                             frame: FrameRef::new(0, frame),
@@ -198,6 +199,7 @@ fn run(path: &Path) -> Option<(SipOutput, Walk)> {
                             },
                             size: payload.len(),
                             fragmented: false,
+                            sdp: sdp.as_ref(),
                         };
                         st.on_message(&p);
                     }

@@ -65,8 +65,9 @@ pub struct SipState {
     evicted_regs: u64,
 }
 
-/// The message's SDP ([`SipMessage::sdp_body`]: the body, or a multipart's SDP part).
-fn sdp_of(m: &SipMessage) -> Option<Arc<crate::sdp::Sdp>> {
+/// The message's SDP ([`SipMessage::sdp_body`]: the body, or a multipart's SDP part),
+/// parsed; what [`SipPacket::sdp`] carries.
+pub fn message_sdp(m: &SipMessage) -> Option<Arc<crate::sdp::Sdp>> {
     m.sdp_body().map(|b| Arc::new(crate::sdp::parse(b)))
 }
 
@@ -184,7 +185,7 @@ impl SipState {
             to_tag,
             tx_key,
             branch,
-            sdp: sdp_of(m),
+            sdp: p.sdp.cloned(),
             resend,
         };
 
@@ -598,6 +599,7 @@ mod tests {
             self.frame += 1;
             let raw = text.replace('\n', "\r\n");
             let msg = Arc::new(parse(raw.as_bytes()).expect("test message parses"));
+            let sdp = crate::sip::state::message_sdp(&msg);
             let p = SipPacket {
                 msg: &msg,
                 frame: FrameRef::new(0, self.frame),
@@ -609,6 +611,7 @@ mod tests {
                 },
                 size: raw.len(),
                 fragmented: false,
+                sdp: sdp.as_ref(),
             };
             self.st.on_message(&p);
         }
@@ -1558,6 +1561,7 @@ mod tests {
             }
             let Some(m) = parse(&b) else { continue };
             let msg = Arc::new(m);
+            let sdp = crate::sip::state::message_sdp(&msg);
             let p = SipPacket {
                 msg: &msg,
                 frame: FrameRef::new(0, u64::from(i) + 1),
@@ -1569,6 +1573,7 @@ mod tests {
                 },
                 size: b.len(),
                 fragmented: false,
+                sdp: sdp.as_ref(),
             };
             h.st.on_message(&p);
             fed += 1;

@@ -20,7 +20,7 @@ mod corpus_tests;
 mod machine;
 mod reg;
 mod wsstat;
-pub use machine::SipState;
+pub use machine::{SipState, message_sdp};
 pub use wsstat::ws_code_bucket;
 
 /// One SIP message as delivered to the state machines.
@@ -34,6 +34,9 @@ pub struct SipPacket<'a> {
     pub size: usize,
     /// Carried in IP fragments (for `sip.oversize-udp`).
     pub fragmented: bool,
+    /// The message's SDP, parsed once by the caller ([`message_sdp`]), which also needs
+    /// it (the engine announces its media endpoints).
+    pub sdp: Option<&'a Arc<crate::sdp::Sdp>>,
 }
 
 /// Caps and timers (capture clock).
