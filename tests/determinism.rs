@@ -46,3 +46,30 @@ fn one_thread_and_many_threads_give_identical_json() {
     }
     eprintln!("{} captures identical across thread counts", files.len());
 }
+
+/// The CLI writes the report while the rules run and fills the findings in last
+/// (`report::write_json_deferred`): the bytes must be those of the whole report serialised
+/// at once.
+#[test]
+fn deferred_findings_json_equals_the_whole_report() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path().to_string_lossy().into_owned();
+        if p.ends_with(".json") || p.ends_with(".md") {
+            continue;
+        }
+        let a = analyze_paths(std::slice::from_ref(&p), &Config::default(), None).unwrap();
+        let findings = sipscope::rules::run(&a, &Default::default(), &Default::default());
+        let whole = serde_json::to_vec_pretty(&sipscope::report::build(&a, findings.clone(), true))
+            .unwrap();
+        let mut deferred = Vec::new();
+        let base = sipscope::report::build(&a, Vec::new(), true);
+        let back = sipscope::report::write_json_deferred(&mut deferred, &base, || findings.clone())
+            .unwrap();
+        assert_eq!(back, findings, "{p}");
+        assert!(whole == deferred, "{p}: deferred JSON differs");
+        n += usize::from(!findings.is_empty());
+    }
+    assert!(n >= 5, "only {n} fixtures with findings");
+}

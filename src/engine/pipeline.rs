@@ -927,7 +927,7 @@ pub fn analyze_source<S: FrameSource>(
             }
         }
         let infos = reader.infos();
-        return Ok(build(state, infos));
+        return Ok(build(state, infos, false));
     }
 
     // Two stages: the reader thread reads and decodes each batch (the stateless half), the
@@ -1002,10 +1002,10 @@ pub fn analyze_source<S: FrameSource>(
             Err(_) => Ok(Vec::new()),
         }
     })?;
-    Ok(build(state, infos))
+    Ok(build(state, infos, true))
 }
 
-fn build(state: Pipeline<'_>, files: Vec<FileInfo>) -> Analysis {
+fn build(state: Pipeline<'_>, files: Vec<FileInfo>, parallel: bool) -> Analysis {
     let reasm = state.reasm;
     let State {
         sip,
@@ -1023,8 +1023,18 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>) -> Analysis {
     let mut hosts: Vec<HostActivity> = hosts.into_values().map(|h| h.h).collect();
     hosts.sort_by_key(|a| a.endpoint);
     let media_evicted = media.evicted;
-    let mut streams = media.finish();
-    let sip_out = sip.finish();
+    // The two finalisations are independent (each ~1 % of a run): side by side when the
+    // run may use a second thread.
+    let (mut streams, sip_out) = if parallel {
+        std::thread::scope(|s| {
+            let h = s.spawn(move || media.finish());
+            let sip_out = sip.finish();
+            let streams = h.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            (streams, sip_out)
+        })
+    } else {
+        (media.finish(), sip.finish())
+    };
     let reassembly = reasm.stats().clone();
     let mut anomalies = anomalies;
     for a in &sip_out.anomalies {

@@ -9,6 +9,6 @@ mod model;
 mod text;
 mod tshark;
 
-pub use model::{Report, build};
+pub use model::{Report, build, write_json_deferred};
 pub use text::render_text;
 pub use tshark::{render_rtp_streams, render_sip_stat};

@@ -33,6 +33,32 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
+/// Write `r` as pretty JSON, exactly as `serde_json::to_writer_pretty` would, except
+/// that the findings come from `findings`, called when the writer reaches them (they are
+/// the last field) instead of from `r.findings`. The CLI runs the rules on another thread
+/// meanwhile: the calls and streams, most of the output, are written while they run.
+/// Returns the findings written.
+pub fn write_json_deferred<W: std::io::Write>(
+    w: W,
+    r: &Report,
+    findings: impl FnOnce() -> Vec<Finding>,
+) -> serde_json::Result<Vec<Finding>> {
+    use serde::ser::{SerializeStruct, Serializer};
+    let mut ser = serde_json::Serializer::pretty(w);
+    let mut st = (&mut ser).serialize_struct("Report", 8)?;
+    st.serialize_field("schema_version", &r.schema_version)?;
+    st.serialize_field("capture", &r.capture)?;
+    st.serialize_field("calls", &r.calls)?;
+    st.serialize_field("registrations", &r.registrations)?;
+    st.serialize_field("out_of_dialog", &r.out_of_dialog)?;
+    st.serialize_field("streams", &r.streams)?;
+    st.serialize_field("sip_stats", &r.sip_stats)?;
+    let f = findings();
+    st.serialize_field("findings", &f)?;
+    st.end()?;
+    Ok(f)
+}
+
 #[derive(Debug, Serialize)]
 pub struct CaptureOut {
     pub files: Vec<FileInfo>,
