@@ -2,12 +2,13 @@
 //! and ordered by frame numbers, never by thread timing or hash order.
 
 mod common;
-use sipscope::engine::{Config, analyze_paths};
+use sipscope::engine::{Config, DecodeOn, analyze_paths};
 
-fn json(path: &str, threads: usize, batch: usize) -> String {
+fn json(path: &str, threads: usize, batch: usize, decode_on: DecodeOn) -> String {
     let cfg = Config {
         threads,
         batch_frames: batch,
+        decode_on,
         ..Config::default()
     };
     let a = analyze_paths(&[path.to_string()], &cfg, None).expect("analysis");
@@ -35,12 +36,19 @@ fn one_thread_and_many_threads_give_identical_json() {
     files.sort();
     assert!(files.len() >= 12);
     for f in &files {
-        let one = json(f, 1, 4096);
-        // Different thread counts and batch sizes (batch boundaries inside calls) must not matter.
-        for (threads, batch) in [(2, 4096), (4, 7), (2, 1)] {
+        let one = json(f, 1, 4096, DecodeOn::Balanced);
+        // Different thread counts and batch sizes (batch boundaries inside calls) must not
+        // matter, nor which thread decodes a batch.
+        for (threads, batch, on) in [
+            (2, 4096, DecodeOn::Balanced),
+            (4, 7, DecodeOn::Balanced),
+            (2, 1, DecodeOn::Balanced),
+            (2, 7, DecodeOn::Reader),
+            (2, 7, DecodeOn::Analysis),
+        ] {
             assert!(
-                one == json(f, threads, batch),
-                "{f}: --threads {threads} (batch {batch}) differs from --threads 1"
+                one == json(f, threads, batch, on),
+                "{f}: --threads {threads} (batch {batch}, decoded on {on:?}) differs from --threads 1"
             );
         }
     }

@@ -35,6 +35,21 @@ pub struct Config {
     pub tls_ports: Vec<u16>,
     /// Kept anomalies per kind (all are counted).
     pub anomalies_per_kind: usize,
+    /// With more than one thread: which thread decodes a batch. The output never depends
+    /// on it; tests pin it to cover both paths.
+    pub decode_on: DecodeOn,
+}
+
+/// Where the two-stage pipeline decodes a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecodeOn {
+    /// The reader thread, unless the analysis thread is waiting for work (then it decodes
+    /// the batch itself): the two threads balance whichever is the busier.
+    Balanced,
+    /// Always the reader thread.
+    Reader,
+    /// Always the analysis thread.
+    Analysis,
 }
 
 impl Default for Config {
@@ -49,6 +64,7 @@ impl Default for Config {
             heuristic_rtp: true,
             tls_ports: vec![5061],
             anomalies_per_kind: 20,
+            decode_on: DecodeOn::Balanced,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The per-frame pipeline: reader thread → decode → reassembly → classification → state.
 
-use super::Config;
 use super::media::{Media, StreamHasher};
+use super::{Config, DecodeOn};
 use crate::capture::{Batch, CaptureError, FileInfo, FrameSource, MergedReader};
 use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, HostActivity, StreamKey, attach};
 use crate::decode::{Datagram, Decoded, Detached, Held, L4, Reassembler, decode_frame};
@@ -714,6 +714,15 @@ impl Pipeline<'_> {
         self.classify(id, ts, decoded(), hint);
     }
 
+    /// Decode every frame of `b` here, work out its hint and analyse it.
+    fn decode_and_feed(&mut self, hasher: &StreamHasher, tls: &PortSet, b: &Batch) {
+        for f in b.iter() {
+            let d = decode_frame(f.link, f.data);
+            let hint = rtp_hint(hasher, tls, f.data, &d);
+            self.frame(f.id, f.ts, f.data, hint.as_ref(), move || d);
+        }
+    }
+
     /// A packet of a stream already tracked, straight from its hint (what [`State::udp`]
     /// would do with it, minus the classification it would redo); `false` when the
     /// packet needs the full path.
@@ -911,11 +920,7 @@ pub fn analyze_source<S: FrameSource>(
         loop {
             b.clear();
             let more = reader.next_batch(&mut b, batch_frames)?;
-            for f in b.iter() {
-                let d = decode_frame(f.link, f.data);
-                let hint = rtp_hint(&hasher, &tls, f.data, &d);
-                state.frame(f.id, f.ts, f.data, hint.as_ref(), move || d);
-            }
+            state.decode_and_feed(&hasher, &tls, &b);
             if let Some(p) = progress {
                 p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
                 p.frames.store(state.st.acc.frames, Ordering::Relaxed);
@@ -938,6 +943,8 @@ pub fn analyze_source<S: FrameSource>(
     type Work = (Batch, Vec<Result<RtpHint, Detached>>);
     let hasher = state.st.media.hasher().clone();
     let tls = state.st.tls_ports.clone();
+    let (hasher2, tls2) = (hasher.clone(), tls.clone());
+    let decode_on = cfg.decode_on;
     let (full_tx, full_rx) = crossbeam_channel::bounded::<Work>(4);
     let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Work>(6);
     for _ in 0..5 {
@@ -951,10 +958,23 @@ pub fn analyze_source<S: FrameSource>(
                     b.clear();
                     dec.clear();
                     let more = reader.next_batch(&mut b, batch_frames)?;
-                    dec.extend(b.iter().map(|f| {
-                        let d = decode_frame(f.link, f.data);
-                        rtp_hint(&hasher, &tls, f.data, &d).ok_or_else(|| d.detach(f.data))
-                    }));
+                    // Balance the two threads: an empty queue means the analysis thread
+                    // is waiting for us, so this batch goes over undecoded and it decodes
+                    // the batch itself (as `--threads 1` does; the results are the same).
+                    // Reading is memory-bound (the kernel's copy out of the page cache and
+                    // ours into the batch), so which thread is the busier one depends on
+                    // the traffic; measured on the benchmark capture, the reader was.
+                    let decode_here = match decode_on {
+                        DecodeOn::Balanced => !full_tx.is_empty(),
+                        DecodeOn::Reader => true,
+                        DecodeOn::Analysis => false,
+                    };
+                    if decode_here {
+                        dec.extend(b.iter().map(|f| {
+                            let d = decode_frame(f.link, f.data);
+                            rtp_hint(&hasher, &tls, f.data, &d).ok_or_else(|| d.detach(f.data))
+                        }));
+                    }
                     if let Some(p) = progress {
                         p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
                     }
@@ -981,6 +1001,9 @@ pub fn analyze_source<S: FrameSource>(
             }
         };
         for (batch, dec) in full_rx.iter() {
+            if dec.len() != batch.len() {
+                state.decode_and_feed(&hasher2, &tls2, &batch);
+            }
             for (f, d) in batch.iter().zip(dec.iter()) {
                 match d {
                     Ok(hint) => state.frame(f.id, f.ts, f.data, Some(hint), || {
