@@ -18,22 +18,7 @@ fn json(path: &str, threads: usize, batch: usize, decode_on: DecodeOn) -> String
 
 #[test]
 fn one_thread_and_many_threads_give_identical_json() {
-    let mut files: Vec<String> =
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                !p.to_string_lossy().ends_with(".json") && !p.to_string_lossy().ends_with(".md")
-            })
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-    files.extend(
-        common::corpus_files()
-            .into_iter()
-            .map(|p| p.to_string_lossy().into_owned()),
-    );
-    files.sort();
+    let files = common::fixtures_and_corpus();
     assert!(files.len() >= 12);
     for f in &files {
         let one = json(f, 1, 4096, DecodeOn::Balanced);
@@ -55,9 +40,9 @@ fn one_thread_and_many_threads_give_identical_json() {
     eprintln!("{} captures identical across thread counts", files.len());
 }
 
-/// The CLI writes the report while the rules run and fills the findings in last
-/// (`report::write_json_deferred`): the bytes must be those of the whole report serialised
-/// at once.
+/// The CLI writes the JSON report row by row while the rules run and fills the findings
+/// in last (`report::write_json_deferred`): the bytes must be those of the whole report
+/// model serialised at once.
 #[test]
 fn deferred_findings_json_equals_the_whole_report() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
@@ -72,9 +57,9 @@ fn deferred_findings_json_equals_the_whole_report() {
         let whole = serde_json::to_vec_pretty(&sipscope::report::build(&a, findings.clone(), true))
             .unwrap();
         let mut deferred = Vec::new();
-        let base = sipscope::report::build(&a, Vec::new(), true);
-        let back = sipscope::report::write_json_deferred(&mut deferred, &base, || findings.clone())
-            .unwrap();
+        let back =
+            sipscope::report::write_json_deferred(&mut deferred, &a, true, || findings.clone())
+                .unwrap();
         assert_eq!(back, findings, "{p}");
         assert!(whole == deferred, "{p}: deferred JSON differs");
         n += usize::from(!findings.is_empty());

@@ -8,6 +8,7 @@
 //!
 //! Also: `docs/rules.md` must equal what the registry generates (regenerate with
 //! `SIPSCOPE_BLESS=1 cargo test --test rules docs_rules_md_is_up_to_date`).
+mod common;
 
 use sipscope::engine::{Config, analyze_paths};
 use sipscope::rules::{Finding, Profile, Selection, Severity, Subject, Thresholds};
@@ -209,6 +210,14 @@ impl Cap {
             &Selection::default(),
             self.profile.as_ref(),
             other.as_ref(),
+        );
+        // Streaming finalisation's precondition, on every rule's scenario: the call-local
+        // rules find the same one call at a time.
+        let diff = common::per_call_diff(&a, &self.thresholds);
+        assert!(
+            diff.is_empty(),
+            "per call vs whole capture:\n{}",
+            diff.join("\n")
         );
         Out { findings, frames }
     }

@@ -421,8 +421,8 @@ where
         ColorChoice::Never => false,
         ColorChoice::Auto => a.output.is_none() && std::io::stdout().is_terminal(),
     };
-    // JSON is serialised straight into the (buffered) output: a report of 100,000
-    // streams would otherwise sit in memory twice, as the model and as one big string.
+    // JSON is serialised straight into the (buffered) output, row by row from the model
+    // (`write_json_deferred`): no report model, no big string, for 100,000 streams.
     let mut out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
@@ -433,18 +433,18 @@ where
         Format::Json => std::thread::scope(|s| -> std::io::Result<_> {
             // Findings are the last field of the report: with more than one thread the
             // rules run on their own thread while the calls and streams, most of the
-            // output, are built and written; the writer waits for them at the end.
+            // output, are written; the writer waits for them at the end.
             // `--threads 1` runs them first, on this thread.
             let pending = (a.threads != 1).then(|| s.spawn(run_rules));
-            let base = report::build(&analysis, Vec::new(), redact);
-            let findings = report::write_json_deferred(&mut out, &base, || match pending {
-                Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                None => run_rules(),
-            })
-            .map_err(std::io::Error::from)?;
+            let findings =
+                report::write_json_deferred(&mut out, &analysis, redact, || match pending {
+                    Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                    None => run_rules(),
+                })
+                .map_err(std::io::Error::from)?;
             out.write_all(b"\n")?;
             let worst = findings.iter().map(|f| f.severity).max();
-            Ok((base, worst))
+            Ok((None, worst))
         })?,
         _ => {
             let findings = run_rules();
@@ -456,7 +456,7 @@ where
                 _ => report::render_sip_stat(&rep),
             };
             out.write_all(text.as_bytes())?;
-            (rep, worst)
+            (Some(rep), worst)
         }
     };
     out.flush()?;

@@ -33,25 +33,44 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
-/// Write `r` as pretty JSON, exactly as `serde_json::to_writer_pretty` would, except
-/// that the findings come from `findings`, called when the writer reaches them (they are
-/// the last field) instead of from `r.findings`. The CLI runs the rules on another thread
-/// meanwhile: the calls and streams, most of the output, are written while they run.
-/// Returns the findings written.
+/// Write the report of `a` as pretty JSON, byte for byte what serialising
+/// [`build`]'s model with `serde_json::to_writer_pretty` gives, but without building it:
+/// calls and streams, the parts that grow with the capture, are turned into rows one at a
+/// time as they are written, and the findings come from `findings`, called when the
+/// writer reaches them (they are the last field). The CLI runs the rules on another
+/// thread meanwhile. Returns the findings written.
 pub fn write_json_deferred<W: std::io::Write>(
     w: W,
-    r: &Report,
+    a: &Analysis,
+    redact_users: bool,
     findings: impl FnOnce() -> Vec<Finding>,
 ) -> serde_json::Result<Vec<Finding>> {
     use serde::ser::{SerializeStruct, Serializer};
+    /// A sequence serialised from an iterator made on demand.
+    struct Rows<F>(F);
+    impl<F, I> Serialize for Rows<F>
+    where
+        F: Fn() -> I,
+        I: Iterator,
+        I::Item: Serialize,
+    {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq((self.0)())
+        }
+    }
+    let t0 = a.capture.first_ts.unwrap_or_default();
+    let r = build_lean(a, redact_users);
     let mut ser = serde_json::Serializer::pretty(w);
     let mut st = (&mut ser).serialize_struct("Report", 8)?;
     st.serialize_field("schema_version", &r.schema_version)?;
     st.serialize_field("capture", &r.capture)?;
-    st.serialize_field("calls", &r.calls)?;
+    st.serialize_field("calls", &Rows(|| a.calls.iter().map(|c| call_out(t0, c))))?;
     st.serialize_field("registrations", &r.registrations)?;
     st.serialize_field("out_of_dialog", &r.out_of_dialog)?;
-    st.serialize_field("streams", &r.streams)?;
+    st.serialize_field(
+        "streams",
+        &Rows(|| a.streams.iter().map(|s| stream_out(a, t0, s))),
+    )?;
     st.serialize_field("sip_stats", &r.sip_stats)?;
     let f = findings();
     st.serialize_field("findings", &f)?;
@@ -241,98 +260,17 @@ fn dtmf(t0: Ts, d: &DtmfEvent) -> DtmfOut {
 /// (they are never stored in the first place; this removes usernames too).
 pub fn build(a: &Analysis, findings: Vec<Finding>, redact_users: bool) -> Report {
     let t0 = a.capture.first_ts.unwrap_or_default();
-    let calls = a
-        .calls
-        .iter()
-        .map(|c| {
-            let s = &c.sip;
-            let sdp = s
-                .sdp
-                .iter()
-                .flat_map(|ex| std::iter::once(&ex.offer).chain(ex.answer.iter()))
-                .map(|r| SdpOut {
-                    frame: r.frame,
-                    time: rel(t0, r.ts),
-                    from_caller: r.from_caller,
-                    carried_in: r.carried_in.clone(),
-                    connection: r
-                        .sdp
-                        .audio()
-                        .and_then(|m| r.sdp.media_connection(m))
-                        .map(|c| c.addr.clone()),
-                    media: r
-                        .sdp
-                        .media
-                        .iter()
-                        .map(|m| {
-                            let addr = r
-                                .sdp
-                                .media_connection(m)
-                                .map(|c| c.addr.clone())
-                                .unwrap_or_else(|| "?".into());
-                            let codecs: Vec<String> = m
-                                .payload_types()
-                                .iter()
-                                .map(|pt| match m.codec(*pt) {
-                                    Some((n, rate)) => format!("{n}/{rate}"),
-                                    None => pt.to_string(),
-                                })
-                                .collect();
-                            let dir = match r.sdp.media_direction(m) {
-                                crate::sdp::Direction::SendRecv => "sendrecv",
-                                crate::sdp::Direction::SendOnly => "sendonly",
-                                crate::sdp::Direction::RecvOnly => "recvonly",
-                                crate::sdp::Direction::Inactive => "inactive",
-                            };
-                            format!(
-                                "{} {}:{} {} {} {}",
-                                m.kind,
-                                addr,
-                                m.port,
-                                m.proto,
-                                codecs.join(","),
-                                dir
-                            )
-                        })
-                        .collect(),
-                })
-                .collect();
-            CallOut {
-                call_id: s.call_id.clone(),
-                from: s.from.uri.clone(),
-                to: s.to.uri.clone(),
-                caller: s.caller.to_string(),
-                callee: s.callee.to_string(),
-                transport: s.transport.as_str().to_string(),
-                state: s.state.label(),
-                final_code: s.final_code,
-                final_reason: s.final_reason.clone(),
-                final_meaning: s
-                    .final_code
-                    .and_then(crate::sip::codes::lookup)
-                    .map(|c| c.meaning),
-                start: rel(t0, s.start),
-                end: rel(t0, s.end),
-                ringing: s.ringing_ts.map(|t| rel(t0, t)),
-                answered: s.answer_ts.map(|t| rel(t0, t)),
-                duration_s: s.duration_s().map(|d| (d * 1e6).round() / 1e6),
-                post_dial_delay_ms: s.post_dial_delay_ms().map(r3),
-                hangup_by: s
-                    .bye
-                    .as_ref()
-                    .map(|b| if b.by_caller { "caller" } else { "callee" }),
-                user_agent: s.user_agent.clone(),
-                server: s.server.clone(),
-                forked_dialogs: s.to_tags.len(),
-                reinvites: s.reinvites,
-                frames: s.frames(),
-                packets: s.messages.len(),
-                retransmissions: s.messages.iter().filter(|m| m.retransmission).count(),
-                streams: c.streams.clone(),
-                sdp,
-            }
-        })
-        .collect();
+    let mut r = build_lean(a, redact_users);
+    r.calls = a.calls.iter().map(|c| call_out(t0, c)).collect();
+    r.streams = a.streams.iter().map(|s| stream_out(a, t0, s)).collect();
+    r.findings = findings;
+    r
+}
+
+/// The report without its calls, streams and findings (the parts that grow with the
+/// capture): [`write_json_deferred`] writes those row by row.
+fn build_lean(a: &Analysis, redact_users: bool) -> Report {
+    let t0 = a.capture.first_ts.unwrap_or_default();
     let registrations = a
         .registrations
         .iter()
@@ -416,52 +354,6 @@ pub fn build(a: &Analysis, findings: Vec<Finding>, redact_users: bool) -> Report
             response_frame: o.response.as_ref().map(|r| r.2),
         })
         .collect();
-    let streams = a
-        .streams
-        .iter()
-        .map(|s| {
-            let st = &s.stats;
-            StreamOut {
-                ssrc: format!("0x{:08X}", s.ssrc),
-                src: s.src.to_string(),
-                dst: s.dst.to_string(),
-                payload_types: st.payload_types.clone(),
-                codec: s.codec.clone(),
-                clock_rate: s.clock_rate,
-                packets: st.packets,
-                expected: st.expected,
-                lost: st.lost,
-                lost_pct: (st.lost_pct * 10.0).round() / 10.0,
-                sequence_errors: st.sequence_errors,
-                duplicates: st.duplicates,
-                out_of_order: st.out_of_order,
-                min_delta_ms: (st.ws_min_delta_ms >= 0.0).then(|| r3(st.ws_min_delta_ms)),
-                mean_delta_ms: r3(st.mean_delta_ms),
-                max_delta_ms: r3(st.max_delta_ms),
-                min_jitter_ms: (st.ws_min_jitter_ms >= 0.0).then(|| r3(st.ws_min_jitter_ms)),
-                mean_jitter_ms: r3(st.mean_jitter_ms),
-                max_jitter_ms: r3(st.max_jitter_ms),
-                jitter_valid: st.jitter_valid,
-                problems: st.problems,
-                max_gap_ms: r3(st.max_gap_ms),
-                max_burst: st.max_burst,
-                start: rel(t0, s.first_ts),
-                end: rel(t0, s.last_ts),
-                first_frame: s.first_frame,
-                last_frame: s.last_frame,
-                call_id: s
-                    .call
-                    .and_then(|i| a.calls.get(i))
-                    .map(|c| c.sip.call_id.clone()),
-                association: s.association,
-                announced: s.announced,
-                srtp: s.srtp,
-                dtmf: s.dtmf.iter().map(|d| dtmf(t0, d)).collect(),
-                rtcp: s.rtcp.clone(),
-                mos: s.mos.clone(),
-            }
-        })
-        .collect();
     let duration = match (a.capture.first_ts, a.capture.last_ts) {
         (Some(f), Some(l)) => (l.secs_since(f) * 1e6).round() / 1e6,
         _ => 0.0,
@@ -479,11 +371,145 @@ pub fn build(a: &Analysis, findings: Vec<Finding>, redact_users: bool) -> Report
             anomaly_counts: a.capture.anomaly_counts.clone(),
             anomalies: a.anomalies.clone(),
         },
-        calls,
+        calls: Vec::new(),
         registrations,
         out_of_dialog,
-        streams,
+        streams: Vec::new(),
         sip_stats: a.sip_stats.clone(),
-        findings,
+        findings: Vec::new(),
+    }
+}
+
+/// One call's row.
+fn call_out(t0: Ts, c: &crate::correlate::Call) -> CallOut {
+    let s = &c.sip;
+    let sdp = s
+        .sdp
+        .iter()
+        .flat_map(|ex| std::iter::once(&ex.offer).chain(ex.answer.iter()))
+        .map(|r| SdpOut {
+            frame: r.frame,
+            time: rel(t0, r.ts),
+            from_caller: r.from_caller,
+            carried_in: r.carried_in.clone(),
+            connection: r
+                .sdp
+                .audio()
+                .and_then(|m| r.sdp.media_connection(m))
+                .map(|c| c.addr.clone()),
+            media: r
+                .sdp
+                .media
+                .iter()
+                .map(|m| {
+                    let addr = r
+                        .sdp
+                        .media_connection(m)
+                        .map(|c| c.addr.clone())
+                        .unwrap_or_else(|| "?".into());
+                    let codecs: Vec<String> = m
+                        .payload_types()
+                        .iter()
+                        .map(|pt| match m.codec(*pt) {
+                            Some((n, rate)) => format!("{n}/{rate}"),
+                            None => pt.to_string(),
+                        })
+                        .collect();
+                    let dir = match r.sdp.media_direction(m) {
+                        crate::sdp::Direction::SendRecv => "sendrecv",
+                        crate::sdp::Direction::SendOnly => "sendonly",
+                        crate::sdp::Direction::RecvOnly => "recvonly",
+                        crate::sdp::Direction::Inactive => "inactive",
+                    };
+                    format!(
+                        "{} {}:{} {} {} {}",
+                        m.kind,
+                        addr,
+                        m.port,
+                        m.proto,
+                        codecs.join(","),
+                        dir
+                    )
+                })
+                .collect(),
+        })
+        .collect();
+    CallOut {
+        call_id: s.call_id.clone(),
+        from: s.from.uri.clone(),
+        to: s.to.uri.clone(),
+        caller: s.caller.to_string(),
+        callee: s.callee.to_string(),
+        transport: s.transport.as_str().to_string(),
+        state: s.state.label(),
+        final_code: s.final_code,
+        final_reason: s.final_reason.clone(),
+        final_meaning: s
+            .final_code
+            .and_then(crate::sip::codes::lookup)
+            .map(|c| c.meaning),
+        start: rel(t0, s.start),
+        end: rel(t0, s.end),
+        ringing: s.ringing_ts.map(|t| rel(t0, t)),
+        answered: s.answer_ts.map(|t| rel(t0, t)),
+        duration_s: s.duration_s().map(|d| (d * 1e6).round() / 1e6),
+        post_dial_delay_ms: s.post_dial_delay_ms().map(r3),
+        hangup_by: s
+            .bye
+            .as_ref()
+            .map(|b| if b.by_caller { "caller" } else { "callee" }),
+        user_agent: s.user_agent.clone(),
+        server: s.server.clone(),
+        forked_dialogs: s.to_tags.len(),
+        reinvites: s.reinvites,
+        frames: s.frames(),
+        packets: s.messages.len(),
+        retransmissions: s.messages.iter().filter(|m| m.retransmission).count(),
+        streams: c.streams.clone(),
+        sdp,
+    }
+}
+
+/// One stream's row.
+fn stream_out(a: &Analysis, t0: Ts, s: &crate::correlate::Stream) -> StreamOut {
+    let st = &s.stats;
+    StreamOut {
+        ssrc: format!("0x{:08X}", s.ssrc),
+        src: s.src.to_string(),
+        dst: s.dst.to_string(),
+        payload_types: st.payload_types.clone(),
+        codec: s.codec.clone(),
+        clock_rate: s.clock_rate,
+        packets: st.packets,
+        expected: st.expected,
+        lost: st.lost,
+        lost_pct: (st.lost_pct * 10.0).round() / 10.0,
+        sequence_errors: st.sequence_errors,
+        duplicates: st.duplicates,
+        out_of_order: st.out_of_order,
+        min_delta_ms: (st.ws_min_delta_ms >= 0.0).then(|| r3(st.ws_min_delta_ms)),
+        mean_delta_ms: r3(st.mean_delta_ms),
+        max_delta_ms: r3(st.max_delta_ms),
+        min_jitter_ms: (st.ws_min_jitter_ms >= 0.0).then(|| r3(st.ws_min_jitter_ms)),
+        mean_jitter_ms: r3(st.mean_jitter_ms),
+        max_jitter_ms: r3(st.max_jitter_ms),
+        jitter_valid: st.jitter_valid,
+        problems: st.problems,
+        max_gap_ms: r3(st.max_gap_ms),
+        max_burst: st.max_burst,
+        start: rel(t0, s.first_ts),
+        end: rel(t0, s.last_ts),
+        first_frame: s.first_frame,
+        last_frame: s.last_frame,
+        call_id: s
+            .call
+            .and_then(|i| a.calls.get(i))
+            .map(|c| c.sip.call_id.clone()),
+        association: s.association,
+        announced: s.announced,
+        srtp: s.srtp,
+        dtmf: s.dtmf.iter().map(|d| dtmf(t0, d)).collect(),
+        rtcp: s.rtcp.clone(),
+        mos: s.mos.clone(),
     }
 }

@@ -207,6 +207,41 @@ pub trait Rule: Sync {
     fn check(&self, cx: &Ctx<'_>, out: &mut Vec<Finding>);
 }
 
+/// Rules that read one call and its streams only (or one orphan stream), so they can run
+/// on a call when it is finalised instead of on the whole capture at the end: the first
+/// slice of streaming finalisation (docs/performance.md, "Memory").
+/// `tests/call_local.rs` checks, on every fixture and public capture, that each finds
+/// exactly the same per call as on the whole capture. The other rules read across calls
+/// (per-peer clusters, per-source windows, registrations against calls, the capture's
+/// end) and need running aggregates first.
+pub const CALL_LOCAL: &[&str] = &[
+    "sip.ack-missing",
+    "sip.slow-setup",
+    "sip.timer-drop",
+    "sip.in-dialog-misroute",
+    "sip.oversize-udp",
+    "sip.session-timer",
+    "media.one-way",
+    "media.stopped",
+    "media.codec-mismatch",
+    "media.dtmf-mismatch",
+    "media.hold-not-resumed",
+    "media.ssrc-change",
+    "qos.loss",
+    "qos.jitter",
+    "qos.mos",
+    "qos.rtcp-reported",
+    "qos.burst-loss",
+    "nat.private-sdp",
+    "nat.private-contact",
+    "nat.media-port-translated",
+    "nat.early-media-lost",
+];
+
+/// How long after a call's last packet (SIP, RTP or RTCP) a call-local rule may judge it:
+/// 64·T1, the longest an RFC 3261 transaction keeps retransmitting.
+pub const CALL_SETTLE_S: f64 = 32.0;
+
 /// Which rules to run: ids or families to enable (empty = all) and to disable.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {

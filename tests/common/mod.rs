@@ -174,3 +174,99 @@ pub fn analyze_json(path: &Path) -> Result<serde_json::Value, String> {
     let rep = sipscope::report::build(&a, findings, true);
     serde_json::to_value(&rep).map_err(|e| e.to_string())
 }
+
+/// Every capture of `fixtures/` and of the public corpus (when present), sorted.
+pub fn fixtures_and_corpus() -> Vec<String> {
+    let mut files: Vec<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path().to_string_lossy().into_owned())
+                    .filter(|p| !p.ends_with(".json") && !p.ends_with(".md"))
+                    .collect()
+            })
+            .unwrap_or_default();
+    files.extend(
+        corpus_files()
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned()),
+    );
+    files.sort();
+    files
+}
+
+/// The streaming-finalisation check (`tests/call_local.rs`): run the call-local rules
+/// (`rules::CALL_LOCAL`) on the whole analysis and on each call alone (its streams
+/// re-indexed; each orphan stream alone), as a finalised unit would see the capture: the
+/// first timestamp known, the clock at the unit's last packet plus `rules::CALL_SETTLE_S`,
+/// nothing else of the capture known yet. Returns the findings that differ.
+pub fn per_call_diff(
+    a: &sipscope::correlate::Analysis,
+    th: &sipscope::rules::Thresholds,
+) -> Vec<String> {
+    use sipscope::correlate::{Analysis, Call, CaptureFacts, Stream};
+    use sipscope::rules::{CALL_LOCAL, CALL_SETTLE_S, Selection, run};
+    use sipscope::types::Ts;
+    fn unit(a: &Analysis, call: Option<&Call>, mut streams: Vec<Stream>) -> Analysis {
+        let mut end = call.map(|c| c.sip.end).unwrap_or_default();
+        for s in &streams {
+            end = end.max(s.last_ts);
+        }
+        let clock = Ts(end.0.saturating_add((CALL_SETTLE_S * 1e9) as i64));
+        let mut calls = Vec::new();
+        if let Some(c) = call {
+            let mut c = c.clone();
+            c.streams = (0..streams.len()).collect();
+            calls.push(c);
+            for s in &mut streams {
+                s.call = Some(0);
+            }
+        }
+        Analysis {
+            capture: CaptureFacts {
+                first_ts: a.capture.first_ts,
+                last_ts: a.capture.last_ts.map(|l| l.min(clock)),
+                ..CaptureFacts::default()
+            },
+            calls,
+            streams,
+            ..Analysis::default()
+        }
+    }
+    // The finding's rule, subject and summary, for a readable failure.
+    let short = |k: &str| k.split(", explanation:").next().unwrap_or(k).to_string();
+    let sel = Selection {
+        only: CALL_LOCAL.iter().map(|s| s.to_string()).collect(),
+        disable: Vec::new(),
+    };
+    let mut whole: Vec<String> = run(a, th, &sel).iter().map(|f| format!("{f:?}")).collect();
+    let mut parts = Vec::new();
+    for (ci, c) in a.calls.iter().enumerate() {
+        let streams: Vec<Stream> = a
+            .streams
+            .iter()
+            .filter(|s| s.call == Some(ci))
+            .cloned()
+            .collect();
+        parts.extend(run(&unit(a, Some(c), streams), th, &sel));
+    }
+    for s in a.streams.iter().filter(|s| s.call.is_none()) {
+        parts.extend(run(&unit(a, None, vec![s.clone()]), th, &sel));
+    }
+    let mut parts: Vec<String> = parts.iter().map(|f| format!("{f:?}")).collect();
+    whole.sort();
+    parts.sort();
+    let mut diff = Vec::new();
+    for w in &whole {
+        match parts.binary_search(w) {
+            Ok(i) => {
+                parts.remove(i);
+            }
+            Err(_) => diff.push(format!("only on the whole capture: {}", short(w))),
+        }
+    }
+    for p in parts {
+        diff.push(format!("only per call: {}", short(&p)));
+    }
+    diff
+}
