@@ -721,6 +721,9 @@ pub fn parse(data: &[u8]) -> Option<SipMessage> {
         }
     }
 
+    // Calls keep their messages to the end of the capture: drop the unused part of the
+    // 16 header slots reserved above.
+    headers.shrink_to_fit();
     Some(SipMessage {
         raw: data.into(),
         start,
