@@ -22,7 +22,7 @@ fn check(path: &str) -> (Vec<String>, Vec<&'static str>) {
         .iter()
         .map(|f| f.rule)
         .collect();
-    let diff = common::per_call_diff(&a, &Thresholds::default())
+    let diff = common::per_call_diff(&a, &Thresholds::default(), None)
         .into_iter()
         .map(|d| format!("{path}: {d}"))
         .collect();

@@ -213,7 +213,7 @@ impl Cap {
         );
         // Streaming finalisation's precondition, on every rule's scenario: the call-local
         // rules find the same one call at a time.
-        let diff = common::per_call_diff(&a, &self.thresholds);
+        let diff = common::per_call_diff(&a, &self.thresholds, self.profile.as_ref());
         assert!(
             diff.is_empty(),
             "per call vs whole capture:\n{}",

@@ -236,6 +236,13 @@ pub const CALL_LOCAL: &[&str] = &[
     "nat.private-contact",
     "nat.media-port-translated",
     "nat.early-media-lost",
+    "policy.codec",
+    "policy.dtmf",
+    "policy.t38",
+    "policy.number-format",
+    "policy.caller-id",
+    "policy.rtp-port-range",
+    "policy.destination",
 ];
 
 /// How long after a call's last packet (SIP, RTP or RTCP) a call-local rule may judge it:

@@ -199,13 +199,18 @@ pub fn fixtures_and_corpus() -> Vec<String> {
 /// (`rules::CALL_LOCAL`) on the whole analysis and on each call alone (its streams
 /// re-indexed; each orphan stream alone), as a finalised unit would see the capture: the
 /// first timestamp known, the clock at the unit's last packet plus `rules::CALL_SETTLE_S`,
-/// nothing else of the capture known yet. Returns the findings that differ.
+/// nothing else of the capture known yet. `profile` is the trunk policy, for the
+/// `policy.*` rules. Returns the findings that differ.
 pub fn per_call_diff(
     a: &sipscope::correlate::Analysis,
     th: &sipscope::rules::Thresholds,
+    profile: Option<&sipscope::rules::Profile>,
 ) -> Vec<String> {
     use sipscope::correlate::{Analysis, Call, CaptureFacts, Stream};
-    use sipscope::rules::{CALL_LOCAL, CALL_SETTLE_S, Selection, run};
+    use sipscope::rules::{CALL_LOCAL, CALL_SETTLE_S, Selection, Thresholds};
+    let run = |a: &Analysis, th: &Thresholds, sel: &Selection| {
+        sipscope::rules::run_with_profile(a, th, sel, profile)
+    };
     use sipscope::types::Ts;
     fn unit(a: &Analysis, call: Option<&Call>, mut streams: Vec<Stream>) -> Analysis {
         let mut end = call.map(|c| c.sip.end).unwrap_or_default();
