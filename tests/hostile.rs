@@ -1651,6 +1651,58 @@ fn worst_case_correlation_is_linear() {
     assert_linear("calls x streams (analysis and rules)", ts, tl);
 }
 
+/// `n` RTP streams of two packets each, one after another, from one flooding host.
+fn stream_flood(n: u32) -> Vec<u8> {
+    let mut w = Wire::new(LinkKind::Raw);
+    for i in 0..n {
+        let port = 10000 + (i % 25000) as u16 * 2;
+        for k in 0..2u16 {
+            let p = media::rtp_packet(false, 0, k, u32::from(k) * 160, i, &[0; 20]);
+            let t = T0 + i64::from(i) * MS + i64::from(k) * 20 * MS;
+            w.udp(
+                0,
+                t,
+                sa(v4(185, 0, 0, 2), port),
+                sa(v4(10, 0, 0, 99), port),
+                &p,
+            );
+        }
+    }
+    pcap(linktype::RAW, &w.finish())
+}
+
+/// With the stream table full, each new stream evicted one old one after a scan of the
+/// whole table: a flood of streams beyond the cap cost cap × flood, quadratic when the
+/// flood is a multiple of the cap (the default cap is 200,000). The oldest sixteenth now
+/// goes at once. Here the cap scales with the flood, as the default cap against a large
+/// flood does.
+#[test]
+fn regression_stream_cap_eviction_is_amortized() {
+    let run = |n: u32| {
+        let c = Config {
+            max_streams: n as usize / 2,
+            ..cfg()
+        };
+        let f = TempFile::new("evict", &stream_flood(n));
+        let mut evicted = 0;
+        let t = best_of_5(&mut || {
+            let a = analyze_paths(&[f.path()], &c, None).unwrap();
+            assert_eq!(
+                a.streams.len(),
+                n as usize,
+                "evicted streams stay in the report"
+            );
+            evicted = limit_hit(&a, "streams");
+        });
+        assert!(
+            evicted >= u64::from(n) / 2,
+            "{n} streams: {evicted} evicted"
+        );
+        t
+    };
+    assert_linear("stream flood at twice the cap", run(2000), run(20_000));
+}
+
 /// `n` public→private RTP streams (3 packets each, distinct private destinations that are
 /// never seen sending).
 fn streams_to_private(n: u32) -> Vec<u8> {

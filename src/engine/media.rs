@@ -334,15 +334,27 @@ impl Media {
         }
     }
 
+    /// The table is full: finalise the streams idle longest (they stay in the report; a
+    /// later packet starts a new stream). One at a time this scanned the whole table for
+    /// every new stream, so a flood beyond the cap (200,000 by default) cost cap × flood;
+    /// the oldest sixteenth goes at once, so a scan is paid once per cap/16 new streams.
     fn evict_oldest(&mut self) {
-        if let Some((&id, _)) = self
+        let n = (self.streams.len() / 16).max(1);
+        let mut oldest: Vec<(Ts, u64, StreamId)> = self
             .streams
             .iter()
-            .min_by_key(|(_, s)| (s.stats.last_ts, s.order))
-            && let Some(s) = self.streams.remove(&id)
-        {
-            self.evicted += 1;
-            self.finished.push((s.order, id, s));
+            .map(|(id, s)| (s.stats.last_ts, s.order, *id))
+            .collect();
+        if oldest.len() > n {
+            // `order` is unique, so the set chosen does not depend on hash order.
+            oldest.select_nth_unstable_by_key(n - 1, |(t, o, _)| (*t, *o));
+            oldest.truncate(n);
+        }
+        for (_, _, id) in oldest {
+            if let Some(s) = self.streams.remove(&id) {
+                self.evicted += 1;
+                self.finished.push((s.order, id, s));
+            }
         }
     }
 
