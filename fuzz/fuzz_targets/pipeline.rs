@@ -42,9 +42,15 @@ fuzz_target!(|data: &[u8]| {
         disable: Vec::new(),
     };
     let findings = rules::run(&a, &Thresholds::default(), &sel);
-    let rep = sipscope::report::build(&a, findings, true);
+    let rep = sipscope::report::build(&a, findings.clone(), true);
     let _ = sipscope::report::render_text(&rep, false);
     let _ = sipscope::report::render_rtp_streams(&rep);
     let _ = sipscope::report::render_sip_stat(&rep);
-    let _ = serde_json::to_string(&rep);
+    // The CLI's JSON writer (rows built one at a time, findings last) must give the bytes
+    // of the whole model serialised at once.
+    let whole = serde_json::to_vec_pretty(&rep).expect("report serialises");
+    let mut rows = Vec::new();
+    sipscope::report::write_json_deferred(&mut rows, &a, true, || findings)
+        .expect("report serialises");
+    assert!(whole == rows, "write_json_deferred differs from the model");
 });
