@@ -399,21 +399,23 @@ where
     };
     // The rules run on a pool of `--threads` threads (`--threads 1`: this one thread).
     let run_rules = || {
-        rules::run_all(
-            &analysis,
-            &thresholds,
-            &sel,
-            profile.as_ref(),
-            other.as_ref(),
-        )
-    };
-    let run_rules = || match rayon::ThreadPoolBuilder::new()
-        .num_threads(a.threads)
-        .use_current_thread()
-        .build()
-    {
-        Ok(pool) => pool.install(run_rules),
-        Err(_) => run_rules(),
+        let run = || {
+            rules::run_all(
+                &analysis,
+                &thresholds,
+                &sel,
+                profile.as_ref(),
+                other.as_ref(),
+            )
+        };
+        match rayon::ThreadPoolBuilder::new()
+            .num_threads(a.threads)
+            .use_current_thread()
+            .build()
+        {
+            Ok(pool) => pool.install(run),
+            Err(_) => run(),
+        }
     };
     let redact = !a.show_usernames;
     let color = match a.color {

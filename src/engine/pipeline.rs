@@ -715,10 +715,10 @@ impl Pipeline<'_> {
     }
 
     /// Decode every frame of `b` here, work out its hint and analyse it.
-    fn decode_and_feed(&mut self, hasher: &StreamHasher, tls: &PortSet, b: &Batch) {
+    fn decode_and_feed(&mut self, b: &Batch) {
         for f in b.iter() {
             let d = decode_frame(f.link, f.data);
-            let hint = rtp_hint(hasher, tls, f.data, &d);
+            let hint = rtp_hint(self.st.media.hasher(), &self.st.tls_ports, f.data, &d);
             self.frame(f.id, f.ts, f.data, hint.as_ref(), move || d);
         }
     }
@@ -915,12 +915,10 @@ pub fn analyze_source<S: FrameSource>(
     if threads <= 1 {
         // One thread: read, decode and analyse in turn.
         let mut b = Batch::new();
-        let hasher = state.st.media.hasher().clone();
-        let tls = state.st.tls_ports.clone();
         loop {
             b.clear();
             let more = reader.next_batch(&mut b, batch_frames)?;
-            state.decode_and_feed(&hasher, &tls, &b);
+            state.decode_and_feed(&b);
             if let Some(p) = progress {
                 p.bytes.store(reader.bytes_read(), Ordering::Relaxed);
                 p.frames.store(state.st.acc.frames, Ordering::Relaxed);
@@ -943,7 +941,6 @@ pub fn analyze_source<S: FrameSource>(
     type Work = (Batch, Vec<Result<RtpHint, Detached>>);
     let hasher = state.st.media.hasher().clone();
     let tls = state.st.tls_ports.clone();
-    let (hasher2, tls2) = (hasher.clone(), tls.clone());
     let decode_on = cfg.decode_on;
     let (full_tx, full_rx) = crossbeam_channel::bounded::<Work>(4);
     let (empty_tx, empty_rx) = crossbeam_channel::bounded::<Work>(6);
@@ -1002,7 +999,7 @@ pub fn analyze_source<S: FrameSource>(
         };
         for (batch, dec) in full_rx.iter() {
             if dec.len() != batch.len() {
-                state.decode_and_feed(&hasher2, &tls2, &batch);
+                state.decode_and_feed(&batch);
             }
             for (f, d) in batch.iter().zip(dec.iter()) {
                 match d {
