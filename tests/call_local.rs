@@ -1,5 +1,5 @@
 //! The first slice of streaming finalisation (docs/performance.md, "Memory"): the rules
-//! listed as call-local (`rules::CALL_LOCAL`) must find exactly the same things when run
+//! listed as call-local (`rules::call_local`, marked `call_local` in their metadata) must find exactly the same things when run
 //! on one call at a time (the call, its streams, and only what the engine knows when the
 //! call is finalised) as on the whole capture. Orphan streams are units of their own.
 //! A rule that fails this reads across calls and must stay on the whole model (or get a
@@ -8,14 +8,14 @@
 
 mod common;
 use sipscope::engine::{Config, analyze_paths};
-use sipscope::rules::{CALL_LOCAL, Selection, Thresholds};
+use sipscope::rules::{Selection, Thresholds, call_local};
 
 /// Differences between the whole-capture run and the per-call runs, and the ids of the
 /// rules that fired on the whole capture.
 fn check(path: &str) -> (Vec<String>, Vec<&'static str>) {
     let a = analyze_paths(&[path.to_string()], &Config::default(), None).expect("analysis");
     let sel = Selection {
-        only: CALL_LOCAL.iter().map(|s| s.to_string()).collect(),
+        only: call_local().iter().map(|s| s.to_string()).collect(),
         disable: Vec::new(),
     };
     let fired = sipscope::rules::run(&a, &Thresholds::default(), &sel)
@@ -43,16 +43,17 @@ fn call_local_rules_find_the_same_per_call() {
     assert!(diff.is_empty(), "{}", diff.join("\n"));
     // The comparison proves something only for rules that fired somewhere; every rule's
     // own firing capture is checked the same way in tests/rules.rs.
-    let silent: Vec<&&str> = CALL_LOCAL.iter().filter(|r| !fired.contains(**r)).collect();
+    let local = call_local();
+    let silent: Vec<&&str> = local.iter().filter(|r| !fired.contains(**r)).collect();
     eprintln!(
         "{} call-local rules agree per call on {} captures; never fired here: {silent:?}",
-        CALL_LOCAL.len(),
+        local.len(),
         files.len()
     );
     assert!(
         fired.len() >= 10,
         "only {} of {} call-local rules fired on the test captures: {silent:?}",
         fired.len(),
-        CALL_LOCAL.len()
+        local.len()
     );
 }

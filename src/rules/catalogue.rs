@@ -4,15 +4,22 @@
 use super::Rule;
 
 /// Declare a rule: `rule!(Name { id, severity, title, explanation, remediation,
-/// thresholds } |cx, out, meta| { ... })`.
+/// thresholds[, call_local: true] } |cx, out, meta| { ... })`.
 macro_rules! rule {
+    (@call_local) => {
+        false
+    };
+    (@call_local $cl:literal) => {
+        $cl
+    };
     ($ty:ident {
         id: $id:literal,
         severity: $sev:ident,
         title: $title:literal,
         explanation: $ex:literal,
         remediation: $re:literal,
-        thresholds: $th:literal $(,)?
+        thresholds: $th:literal
+        $(, call_local: $cl:literal)? $(,)?
     } |$cx:ident, $out:ident, $meta:ident| $body:block) => {
         pub struct $ty;
         impl $crate::rules::Rule for $ty {
@@ -24,6 +31,7 @@ macro_rules! rule {
                     explanation: $ex,
                     remediation: $re,
                     thresholds: $th,
+                    call_local: rule!(@call_local $($cl)?),
                 };
                 &M
             }

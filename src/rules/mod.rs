@@ -97,6 +97,8 @@ pub struct RuleMeta {
     pub remediation: &'static str,
     /// Thresholds and defaults, as text for `explain`.
     pub thresholds: &'static str,
+    /// Reads one call and its streams only (or one orphan stream): see [`call_local`].
+    pub call_local: bool,
 }
 
 impl RuleMeta {
@@ -207,43 +209,22 @@ pub trait Rule: Sync {
     fn check(&self, cx: &Ctx<'_>, out: &mut Vec<Finding>);
 }
 
-/// Rules that read one call and its streams only (or one orphan stream), so they can run
-/// on a call when it is finalised instead of on the whole capture at the end: the first
-/// slice of streaming finalisation (docs/performance.md, "Memory").
-/// `tests/call_local.rs` checks, on every fixture and public capture, that each finds
-/// exactly the same per call as on the whole capture. The other rules read across calls
+/// Ids of the rules that read one call and its streams only (or one orphan stream),
+/// marked `call_local` in their metadata, so they can run on a call when it is finalised
+/// instead of on the whole capture at the end: the first slice of streaming finalisation
+/// (docs/performance.md, "Memory"). `tests/call_local.rs` checks, on every fixture and
+/// public capture, that each finds exactly the same per call as on the whole capture;
+/// `tests/rules.rs` does on every rule scenario. The other rules read across calls
 /// (per-peer clusters, per-source windows, registrations against calls, the capture's
 /// end) and need running aggregates first.
-pub const CALL_LOCAL: &[&str] = &[
-    "sip.ack-missing",
-    "sip.slow-setup",
-    "sip.timer-drop",
-    "sip.in-dialog-misroute",
-    "sip.oversize-udp",
-    "sip.session-timer",
-    "media.one-way",
-    "media.stopped",
-    "media.codec-mismatch",
-    "media.dtmf-mismatch",
-    "media.hold-not-resumed",
-    "media.ssrc-change",
-    "qos.loss",
-    "qos.jitter",
-    "qos.mos",
-    "qos.rtcp-reported",
-    "qos.burst-loss",
-    "nat.private-sdp",
-    "nat.private-contact",
-    "nat.media-port-translated",
-    "nat.early-media-lost",
-    "policy.codec",
-    "policy.dtmf",
-    "policy.t38",
-    "policy.number-format",
-    "policy.caller-id",
-    "policy.rtp-port-range",
-    "policy.destination",
-];
+pub fn call_local() -> Vec<&'static str> {
+    registry()
+        .iter()
+        .map(|r| r.meta())
+        .filter(|m| m.call_local)
+        .map(|m| m.id)
+        .collect()
+}
 
 /// How long after a call's last packet (SIP, RTP or RTCP) a call-local rule may judge it:
 /// 64·T1, the longest an RFC 3261 transaction keeps retransmitting.

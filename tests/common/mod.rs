@@ -196,7 +196,7 @@ pub fn fixtures_and_corpus() -> Vec<String> {
 }
 
 /// The streaming-finalisation check (`tests/call_local.rs`): run the call-local rules
-/// (`rules::CALL_LOCAL`) on the whole analysis and on each call alone (its streams
+/// (`rules::call_local`, marked `call_local` in their metadata) on the whole analysis and on each call alone (its streams
 /// re-indexed; each orphan stream alone), as a finalised unit would see the capture: the
 /// first timestamp known, the clock at the unit's last packet plus `rules::CALL_SETTLE_S`,
 /// nothing else of the capture known yet. `profile` is the trunk policy, for the
@@ -207,7 +207,7 @@ pub fn per_call_diff(
     profile: Option<&sipscope::rules::Profile>,
 ) -> Vec<String> {
     use sipscope::correlate::{Analysis, Call, CaptureFacts, Stream};
-    use sipscope::rules::{CALL_LOCAL, CALL_SETTLE_S, Selection, Thresholds};
+    use sipscope::rules::{CALL_SETTLE_S, Selection, Thresholds, call_local};
     let run = |a: &Analysis, th: &Thresholds, sel: &Selection| {
         sipscope::rules::run_with_profile(a, th, sel, profile)
     };
@@ -241,7 +241,7 @@ pub fn per_call_diff(
     // The finding's rule, subject and summary, for a readable failure.
     let short = |k: &str| k.split(", explanation:").next().unwrap_or(k).to_string();
     let sel = Selection {
-        only: CALL_LOCAL.iter().map(|s| s.to_string()).collect(),
+        only: call_local().iter().map(|s| s.to_string()).collect(),
         disable: Vec::new(),
     };
     let mut whole: Vec<String> = run(a, th, &sel).iter().map(|f| format!("{f:?}")).collect();

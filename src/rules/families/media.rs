@@ -56,6 +56,7 @@ rule! {
         explanation: "The call was answered and RTP flowed in one direction, never in the other: one party hears nothing. The cause is usually NAT (a private address in SDP, media sent to an unroutable address, no latching), a firewall blocking the provider's RTP range, or a SIP ALG; a call put on hold legitimately sends one way.",
         remediation: "Follow the cause named in the evidence: fix the private SDP address (public address/STUN), enable latching on the far end, open the RTP port range in the firewall, disable SIP ALG.",
         thresholds: "answered call ≥ 2 s, streams in one direction only, not on hold",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let Some(d) = talked(c) else { continue };
@@ -239,6 +240,7 @@ rule! {
         explanation: "RTP paused longer than an RTP timeout in the middle of the call. Users hear silence; PBXs with rtptimeout hang up. Causes: network outage, a NAT/firewall dropping the flow, the far end stopping media (e.g. hold without signalling).",
         remediation: "Look at what happened at the time of the gap (re-INVITE? network event?); check the path for outages.",
         thresholds: "rtp_timeout_s (5 s) without a packet in an audio stream of a call (video may pause)",
+        call_local: true,
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if s.call.is_none() || is_video(cx, s) || s.stats.max_gap_ms < cx.thresholds.rtp_timeout_s * 1000.0 {
@@ -353,6 +355,7 @@ rule! {
         explanation: "The two sides have no codec in common (the call is refused with 488/415/606), or RTP carries a payload type that offer/answer never negotiated, which the receiver cannot decode.",
         remediation: "Align the codec lists (the provider usually accepts G.711 A-law/µ-law); make sure the sender uses only negotiated payload types.",
         thresholds: "final 488/415/606; or answer without a common codec; or RTP payload type outside offer ∪ answer",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
@@ -493,6 +496,7 @@ rule! {
         explanation: "Digits (IVR choices, voicemail PINs) need a DTMF mode both sides use. When the offer has RFC 2833/4733 telephone-event and the answerer does not support it, digits must travel in-band: that works through G.711/G.722 (reported as info) but not through compressed codecs such as G.729, GSM or Opus, and events sent anyway are dropped by the receiver (warnings). An answer with telephone-event the offer never had breaks RFC 3264 but is common and harmless until events are actually sent (info, warning when they are). Digits sent as SIP INFO are a legitimate mode between some peers but most trunks accept only RFC 2833 (info).",
         remediation: "Use RFC 2833 telephone-event on both sides (most trunks accept only that); with compressed codecs never rely on in-band DTMF; disable SIP INFO DTMF toward trunks that do not take it.",
         thresholds: "telephone-event in the offer only: info with G.711/G.722, warning with a compressed codec or when RTP events flow anyway; in the answer only: info, warning when events flow; INFO with a DTMF body: info",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             for ex in &c.sip.sdp {
@@ -600,6 +604,7 @@ rule! {
         explanation: "A re-INVITE/UPDATE put the call on hold (sendonly/inactive or c=0.0.0.0) and no later offer brought it back to sendrecv before the call ended: if users complain about silence, this is why.",
         remediation: "Check the phone or PBX that sent the hold (transfer attempts often leave calls held).",
         thresholds: "last SDP offer of the call is sendonly/recvonly/inactive",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             if c.sip.sdp.len() < 2 {
@@ -649,6 +654,7 @@ rule! {
         explanation: "The same 5-tuple started sending a new SSRC mid-call (a transfer, a media server switching source, a restart). Receivers that lock onto the first SSRC drop the new one: silence after a transfer.",
         remediation: "Make the receiver accept SSRC changes (e.g. Asterisk/PJSIP rtp_keepalive/strict RTP settings), or have the sender keep its SSRC.",
         thresholds: "two streams of one call with the same source and destination and different SSRC",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let ss = streams(cx, c);

@@ -33,6 +33,7 @@ rule! {
         explanation: "The SDP announces a private (RFC 1918/6598) or link-local media address, but the packet left from a public address: a NAT is in between and nothing fixed the SDP. The far end will send its audio to an address it cannot reach (one-way audio), unless it latches onto the observed source. Some providers reject such SDP outright (488 Private IP Address).",
         remediation: "Configure the phone/PBX with its public address (externip/external_media_address) or STUN, or let the provider do media latching (comedia); disable SIP ALG if it half-rewrites.",
         thresholds: "c= or o= address unroutable, packet source routable",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             for r in refs(c) {
@@ -78,6 +79,7 @@ rule! {
         explanation: "A request left a NAT with a private address in Contact and Via and without the rport parameter, so responses and later requests are routed to an address nobody can reach, unless the server applies its own NAT handling (received/rport, force_rport).",
         remediation: "Enable rport/NAT traversal on the UA (or STUN/outbound proxy), or configure the server to treat the peer as NATed (nat=force_rport,comedia).",
         thresholds: "Contact host unroutable, packet source routable, top Via without rport",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let hit = c.sip.messages.iter().find(|m| {
@@ -137,6 +139,7 @@ rule! {
         explanation: "The sender announced one address and port for its media but its RTP comes from another: a NAT translated it. A far end that sends back to the announced address instead of the observed source (no latching) produces one-way audio.",
         remediation: "Make sure the far end uses symmetric RTP / latching (comedia), or give the phone its public address and a forwarded RTP port range.",
         thresholds: "stream source ≠ every endpoint its sender's SDP announced",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             for &si in &c.streams {
@@ -242,6 +245,7 @@ rule! {
         explanation: "The far end first sent media to the address the SDP announced and switched to the NATed phone's real address only after the phone's own RTP arrived (latching). Everything sent before the switch was lost: the first part of the call is missing for the customer. A media relay's single probe packet before latching is normal and not reported; neither is a destination change that a new SDP (re-INVITE, transfer) announced.",
         remediation: "Give the phone its public address in SDP (STUN, externip), or make the phone send RTP at once (no late media start), or forward its RTP ports.",
         thresholds: "same call, source and SSRC sent first to an address the call's SDP announced, then (within 2 s of stopping) to an address no SDP announced from which the other side's RTP comes; ≥ 10 packets and ≥ 0.5 s before the switch",
+        call_local: true,
     } |cx, out, meta| {
         let st = &cx.analysis.streams;
         // Group by (call, source, SSRC): linear in the number of streams.

@@ -195,6 +195,7 @@ rule! {
         explanation: "The provider supports only the codecs in the profile (often G.711 A-law and µ-law). An offer or answer sent to the trunk with none of them gets the call refused (488) or silent; extra codecs are only informational, since the provider picks a supported one.",
         remediation: "Put a supported codec (e.g. PCMA, PCMU) on the trunk's codec list, first.",
         thresholds: "profile `codecs`; warning when an SDP sent to the trunk has no supported audio codec, info when it lists unsupported ones besides supported ones",
+        call_local: true,
     } |cx, out, meta| {
         let Some(p) = cx.profile.filter(|p| !p.codecs.is_empty()) else { return };
         for c in &cx.analysis.calls {
@@ -238,6 +239,7 @@ rule! {
         explanation: "The provider accepts only the DTMF modes in the profile (often RFC 2833 telephone-event only; SIP INFO and in-band may fail). Digits sent another way are lost at the trunk: IVR menus and PINs stop working.",
         remediation: "Set the trunk's DTMF mode on the PBX to an accepted one (e.g. dtmfmode=rfc2833) and offer telephone-event in SDP.",
         thresholds: "profile `dtmf`; SIP INFO DTMF to the trunk without \"info\"; SDP to the trunk without telephone-event when \"rfc2833\" is the only mode; telephone-event offered when \"rfc2833\" is not accepted",
+        call_local: true,
     } |cx, out, meta| {
         let Some(p) = cx.profile.filter(|p| !p.dtmf.is_empty()) else { return };
         let rfc2833 = Profile::allows(&p.dtmf, "rfc2833");
@@ -285,6 +287,7 @@ rule! {
         explanation: "The profile says the trunk does not support T.38. A re-INVITE switching the call to T.38 is refused or ignored, and the fax fails; G.711 pass-through is the only way across such a trunk.",
         remediation: "Disable T.38 toward the trunk on the PBX/ATA and send faxes as G.711 pass-through (no echo cancellation, no silence suppression).",
         thresholds: "profile `t38 = false`; any SDP to the trunk with an active m=image udptl t38 section",
+        call_local: true,
     } |cx, out, meta| {
         let Some(p) = cx.profile.filter(|p| p.t38 == Some(false)) else { return };
         for c in &cx.analysis.calls {
@@ -310,6 +313,7 @@ rule! {
         explanation: "Providers require numbers in one format per header, typically E.164 with a leading + in Request-URI, From and To (+31201234567), or without + for extension-based accounts. Calls with numbers in another format are rejected (404, 484, 403) or show a wrong caller ID.",
         remediation: "Rewrite numbers on the PBX's outbound route (prefix +, country code, strip the trunk prefix 0) for each header the profile names.",
         thresholds: "profile `number_format` (request_uri, from, to, p_asserted_identity: any | e164-plus | e164); first INVITE of each call to the trunk",
+        call_local: true,
     } |cx, out, meta| {
         let Some(p) = cx.profile else { return };
         let nf = &p.number_format;
@@ -355,6 +359,7 @@ rule! {
         explanation: "Providers that implement RFC 3325 want the caller ID in P-Asserted-Identity besides From (Remote-Party-ID is not an alternative) and may ignore calls without it; anonymous calls must use Privacy: id with From and P-Asserted-Identity still carrying the real number.",
         remediation: "Make the PBX send P-Asserted-Identity on the trunk (e.g. sendpai / trust_id_outbound) and use Privacy: id for anonymous calls instead of an anonymous From alone.",
         thresholds: "profile `p_asserted_identity_required`, `privacy` (accepted values); first INVITE of each call to the trunk",
+        call_local: true,
     } |cx, out, meta| {
         let Some(p) = cx.profile.filter(|p| p.p_asserted_identity_required || !p.privacy.is_empty()) else { return };
         for c in &cx.analysis.calls {
@@ -459,6 +464,7 @@ rule! {
         explanation: "The provider sends and receives RTP only on ports of its published range; the firewall is usually opened for exactly that range. Media on another port means the SDP points somewhere unexpected (a SIP ALG rewrote it, a wrong media proxy) or the firewall rules will drop it.",
         remediation: "Open the firewall for the provider's whole RTP range; check the SDP the provider sends and any SIP ALG in the path.",
         thresholds: "profile `rtp_ports` (min, max); the provider-side port of each stream",
+        call_local: true,
     } |cx, out, meta| {
         let Some(p) = cx.profile else { return };
         let Some(range) = p.rtp_ports else { return };
@@ -538,6 +544,7 @@ rule! {
         explanation: "The profile lists the destinations that may be called (whitelist) and those that may not (fraud-prone ranges: premium rate, satellite, some international prefixes). A call to a blocked destination is either refused by the provider or, worse, a sign of toll fraud on the PBX.",
         remediation: "If the call was legitimate, ask the provider to open the destination; otherwise treat it as fraud: block the source extension, change its password, restrict the dial plan.",
         thresholds: "profile `destinations.allow` / `destinations.deny` prefixes (with or without +) against the Request-URI user of INVITEs to the trunk",
+        call_local: true,
     } |cx, out, meta| {
         let Some(p) = cx.profile.filter(|p| !p.destinations.allow.is_empty() || !p.destinations.deny.is_empty()) else { return };
         for c in &cx.analysis.calls {

@@ -12,6 +12,7 @@ rule! {
         explanation: "RTP packets of this stream never arrived (sequence numbers missing). Above about 1 % G.711 without concealment sounds choppy; above 5 % speech becomes hard to follow.",
         remediation: "Find where the loss happens (capture closer to the sender), check link saturation, Wi-Fi, QoS marking of RTP.",
         thresholds: "loss_pct (1 %) on streams with ≥ 50 packets",
+        call_local: true,
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if s.stats.packets < 50 || s.stats.lost_pct <= cx.thresholds.loss_pct {
@@ -45,6 +46,7 @@ rule! {
         explanation: "Packets arrive with irregular spacing. Beyond what the receiver's jitter buffer absorbs, late packets are discarded and speech breaks up.",
         remediation: "Prioritise RTP (DSCP EF), avoid congested or wireless links, increase the jitter buffer.",
         thresholds: "jitter_ms (30 ms) max RFC 3550 jitter; audio streams only (video is bursty by design)",
+        call_local: true,
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if super::media::is_video(cx, s) || !s.stats.jitter_valid || s.stats.max_jitter_ms <= cx.thresholds.jitter_ms {
@@ -75,6 +77,7 @@ rule! {
         explanation: "The E-model (ITU-T G.107) estimate from codec, loss, jitter and delay predicts poor perceived quality. The inputs are in the evidence so you can see which one drags it down.",
         remediation: "Address the dominant impairment: loss (network), jitter (QoS), or a low-bit-rate codec.",
         thresholds: "mos (3.6); audio streams with ≥ 50 packets",
+        call_local: true,
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
             let Some(m) = &s.mos else { continue };
@@ -118,6 +121,7 @@ rule! {
         explanation: "RTCP receiver reports from the other side say it lost packets, or the round-trip time computed from LSR/DLSR is high: quality is bad where the media arrives, even if this capture point sees clean media.",
         remediation: "Capture at the far end or along the path; check the downstream link's loss and latency.",
         thresholds: "rtcp_fraction_lost (5 %) or rtt_ms (400 ms)",
+        call_local: true,
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
             let Some(r) = &s.rtcp else { continue };
@@ -157,6 +161,7 @@ rule! {
         explanation: "Several consecutive packets went missing at once: a short outage (Wi-Fi roaming, route change, buffer overflow) that users hear as a dropout, worse than the same loss spread out.",
         remediation: "Look at the network at the time of the burst; check Wi-Fi and links for short outages.",
         thresholds: "burst_packets (5) consecutive losses",
+        call_local: true,
     } |cx, out, meta| {
         for s in &cx.analysis.streams {
             if s.stats.max_burst < cx.thresholds.burst_packets {

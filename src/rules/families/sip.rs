@@ -222,6 +222,7 @@ rule! {
         explanation: "The callee answered and kept retransmitting its 200 OK because no ACK reached it. After 64·T1 (32 s) it gives up and sends BYE: the call drops about 32 seconds after answer. Typical causes: the ACK is sent to the wrong address (Contact/Record-Route behind NAT, a SIP ALG rewriting it) or blocked by a firewall. A BYE after the retransmissions does not prove the ACK arrived (RFC 3261 §13.3.1.4).",
         remediation: "Make sure the caller sends the ACK to the 2xx's Contact (or Record-Route) and that it reaches the callee: fix NAT (rport, public Contact), disable the router's SIP ALG.",
         thresholds: "a 2xx to INVITE seen more than once and no ACK for it",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
@@ -336,6 +337,7 @@ rule! {
         explanation: "The caller waited long between sending the INVITE and hearing anything back (ringing or a final answer). Slow DNS or routing at the provider, failover through several gateways, or retransmissions after loss all show up as post-dial delay.",
         remediation: "Look at what happened during the delay: retransmissions point at loss, 100 Trying without 180 points at the provider's routing.",
         thresholds: "post_dial_delay_ms (5000 ms)",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             // Post-dial delay is the wait for ringback or answer; a call that only failed is
@@ -384,6 +386,7 @@ rule! {
         explanation: "A callee whose 2xx is never acknowledged gives up after 64·T1 (32 s) and sends BYE (RFC 3261 §13.3.1.4): the call drops 32 s after answer. That signature needs the callee to hang up and the 2xx to be retransmitted or never ACKed; a caller hanging up at 32 s is a person. Calls ending at the negotiated Session-Expires lacked a session refresh. Several calls ending the same way confirm a systematic cause.",
         remediation: "For 32 s drops: see sip.ack-missing (NAT, SIP ALG, Contact). For Session-Expires drops: make the refresher send re-INVITE/UPDATE, or disable session timers on one side.",
         thresholds: "BYE from the callee 31–34 s after answer with the 2xx retransmitted or no ACK seen; or BYE within 2 s of the Session-Expires of the 2xx with no refresh",
+        call_local: true,
     } |cx, out, meta| {
         let mut hits = Vec::new();
         for c in &cx.analysis.calls {
@@ -472,6 +475,7 @@ rule! {
         explanation: "Without a Record-Route, requests inside a dialog (ACK, BYE, re-INVITE) must go to the address in the other side's Contact. This one went elsewhere, so the other side may never see it: the call is not confirmed, cannot be hung up, or re-INVITEs fail.",
         remediation: "Fix the UA or proxy that routes in-dialog requests (it should honour Contact/Record-Route), or the device that rewrites Contact (SIP ALG).",
         thresholds: "routable IP Contact in the 2xx, no Record-Route, in-dialog request to another IP",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
@@ -572,6 +576,7 @@ rule! {
         explanation: "SIP messages over UDP larger than about 1300 bytes get fragmented on the way (RFC 3261 §18.1.1 asks for TCP above the path MTU minus 200 bytes). Fragments are often dropped by firewalls and NATs, so large INVITEs (many codecs, long SDP) silently disappear.",
         remediation: "Trim the codec list and headers, or use TCP for signalling; make sure firewalls pass IP fragments.",
         thresholds: "udp_sip_bytes (1300) or carried in IP fragments",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let big: Vec<&MsgRecord> = c
@@ -624,6 +629,7 @@ rule! {
         explanation: "RFC 4028 session timers end a call that is not refreshed within Session-Expires. A 422 Session Interval Too Small rejects a call whose interval is below the peer's Min-SE; a call that outlives its Session-Expires without re-INVITE/UPDATE will be torn down.",
         remediation: "Align Session-Expires/Min-SE between the peers, and make sure the refresher really sends the refresh.",
         thresholds: "any 422; or an answered call longer than its Session-Expires without refresh",
+        call_local: true,
     } |cx, out, meta| {
         for c in &cx.analysis.calls {
             let s = &c.sip;
