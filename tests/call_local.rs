@@ -50,8 +50,15 @@ fn call_local_rules_find_the_same_per_call() {
         local.len(),
         files.len()
     );
+    // The fixtures alone fire 7 of them, with the public corpus 13 (when ../shared/pcaps
+    // is absent, as in a user's fresh clone, its captures are skipped).
+    let least = if common::corpus_dir().is_some() {
+        10
+    } else {
+        5
+    };
     assert!(
-        fired.len() >= 10,
+        fired.len() >= least,
         "only {} of {} call-local rules fired on the test captures: {silent:?}",
         fired.len(),
         local.len()
