@@ -81,6 +81,11 @@ fn close(a: f64, b: f64) -> bool {
 #[test]
 fn rtp_streams_and_sip_stat_match_tshark() {
     let files = corpus_files();
+    if files.is_empty() {
+        // No corpus (a user's fresh clone): nothing to compare, and the KNOWN list below
+        // would all look stale.
+        return;
+    }
     let mut problems: Vec<(String, String)> = Vec::new();
     let mut compared_streams = 0;
     let mut compared_sip = 0;
