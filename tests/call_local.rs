@@ -64,3 +64,28 @@ fn call_local_rules_find_the_same_per_call() {
         local.len()
     );
 }
+
+/// The rules that are not call-local are either running aggregates or read no call or
+/// stream (`rules::run_released`): the same findings on every fixture and public capture,
+/// with and without the example trunk profile (the `policy.*` rules need one).
+#[test]
+fn other_rules_find_the_same_with_calls_released() {
+    let profile = sipscope::rules::Profile::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/profiles/example-trunk.toml"
+    )))
+    .expect("example profile");
+    let mut diff = Vec::new();
+    for f in common::fixtures_and_corpus() {
+        let a =
+            analyze_paths(std::slice::from_ref(&f), &Config::default(), None).expect("analysis");
+        for p in [None, Some(&profile)] {
+            diff.extend(
+                common::released_diff(&a, &Thresholds::default(), p)
+                    .into_iter()
+                    .map(|d| format!("{f}: {d}")),
+            );
+        }
+    }
+    assert!(diff.is_empty(), "{}", diff.join("\n"));
+}

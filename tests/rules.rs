@@ -219,6 +219,14 @@ impl Cap {
             "per call vs whole capture:\n{}",
             diff.join("\n")
         );
+        // And the other rules find the same as running aggregates over the units (in
+        // reverse order) and on a model whose calls and streams were released.
+        let diff = common::released_diff(&a, &self.thresholds, self.profile.as_ref());
+        assert!(
+            diff.is_empty(),
+            "released vs whole model:\n{}",
+            diff.join("\n")
+        );
         Out { findings, frames }
     }
 

@@ -4,7 +4,9 @@
 use super::Rule;
 
 /// Declare a rule: `rule!(Name { id, severity, title, explanation, remediation,
-/// thresholds[, call_local: true] } |cx, out, meta| { ... })`.
+/// thresholds[, call_local: true] } |cx, out, meta| { ... })`, or, for a rule that reads
+/// across calls, `rule!(Name { id, ..., thresholds, aggregate: EXPR })` with `EXPR` a fresh
+/// [`Aggregate`](super::Aggregate).
 macro_rules! rule {
     (@call_local) => {
         false
@@ -39,6 +41,37 @@ macro_rules! rule {
             fn check(&self, $cx: &$crate::rules::Ctx<'_>, $out: &mut Vec<$crate::rules::Finding>) {
                 let $meta = self.meta();
                 $body
+            }
+        }
+    };
+    ($ty:ident {
+        id: $id:literal,
+        severity: $sev:ident,
+        title: $title:literal,
+        explanation: $ex:literal,
+        remediation: $re:literal,
+        thresholds: $th:literal,
+        aggregate: $agg:expr $(,)?
+    }) => {
+        pub struct $ty;
+        impl $crate::rules::Rule for $ty {
+            fn meta(&self) -> &'static $crate::rules::RuleMeta {
+                static M: $crate::rules::RuleMeta = $crate::rules::RuleMeta {
+                    id: $id,
+                    severity: $crate::rules::Severity::$sev,
+                    title: $title,
+                    explanation: $ex,
+                    remediation: $re,
+                    thresholds: $th,
+                    call_local: false,
+                };
+                &M
+            }
+            fn check(&self, cx: &$crate::rules::Ctx<'_>, out: &mut Vec<$crate::rules::Finding>) {
+                $crate::rules::fold(cx, self.meta(), Box::new($agg), out)
+            }
+            fn aggregate(&self) -> Option<Box<dyn $crate::rules::Aggregate>> {
+                Some(Box::new($agg))
             }
         }
     };

@@ -3,7 +3,7 @@
 //! [`registry`] lists them all, and `sipscope rules`, `sipscope explain` and
 //! `docs/rules.md` are generated from it.
 
-use crate::correlate::Analysis;
+use crate::correlate::{Analysis, Call, Stream};
 use crate::types::{FrameRef, Ts};
 use serde::Serialize;
 
@@ -207,6 +207,90 @@ impl Ctx<'_> {
 pub trait Rule: Sync {
     fn meta(&self) -> &'static RuleMeta;
     fn check(&self, cx: &Ctx<'_>, out: &mut Vec<Finding>);
+    /// A rule that reads across calls gives its check as a running aggregate (see
+    /// [`Aggregate`]); its `check` is then [`fold`] over the model's units.
+    fn aggregate(&self) -> Option<Box<dyn Aggregate>> {
+        None
+    }
+}
+
+/// One unit of streaming finalisation: a call with its streams, or one stream that no
+/// call claimed. The engine can hand a unit to the rules once the capture clock has
+/// passed it, then release it.
+pub struct Unit<'a> {
+    pub call: Option<&'a Call>,
+    /// The call's streams in `call.streams` order, or the one orphan stream. A stream's
+    /// `call` index is meaningless here (the unit has no place in the whole model): use
+    /// `call`.
+    pub streams: Vec<&'a Stream>,
+}
+
+impl Unit<'_> {
+    /// Where the unit sorts in the report (calls are ordered by first frame, then
+    /// Call-ID; an orphan stream by its first frame): an aggregate that keeps calls in
+    /// capture order sorts by this at the end.
+    pub fn sort_key(&self) -> (FrameRef, &str) {
+        match (self.call, self.streams.first()) {
+            (Some(c), _) => (c.sip.first_frame, c.sip.call_id.as_str()),
+            (None, Some(s)) => (s.first_frame, ""),
+            (None, None) => (FrameRef::default(), ""),
+        }
+    }
+}
+
+/// The units of a whole model, in report order: each call with its streams, then each
+/// orphan stream.
+pub fn units(a: &Analysis) -> impl Iterator<Item = Unit<'_>> {
+    let calls = a.calls.iter().map(|c| Unit {
+        call: Some(c),
+        streams: c.streams.iter().filter_map(|i| a.streams.get(*i)).collect(),
+    });
+    let orphans = a.streams.iter().filter(|s| s.call.is_none()).map(|s| Unit {
+        call: None,
+        streams: vec![s],
+    });
+    calls.chain(orphans)
+}
+
+/// A rule that reads across calls, written as a running aggregate so that calls can be
+/// released as they are finalised: it sees each unit once, **in any order**, keeps only
+/// what it needs (a count, a window, the evidence of the few calls it may cite), and
+/// decides at the end.
+/// - `observe` reads the unit, the thresholds, the profile and `cx.t0` only: when the
+///   engine finalises a unit mid-capture nothing else of the model exists yet (its
+///   `cx.analysis` is empty but for `capture.first_ts`).
+/// - `finish` reads what it kept and the model without calls or streams (they are gone
+///   by then): registrations, out-of-dialog transactions, signalling activity, capture
+///   facts, all complete.
+///
+/// `tests/call_local.rs` and `tests/rules.rs` check both on every capture and rule
+/// scenario ([`run_released`]): the units come in reverse order, to an empty model, and
+/// the end to a model stripped of its calls and streams.
+pub trait Aggregate: Send {
+    fn observe(&mut self, cx: &Ctx<'_>, unit: &Unit<'_>);
+    fn finish(self: Box<Self>, cx: &Ctx<'_>, meta: &'static RuleMeta, out: &mut Vec<Finding>);
+}
+
+/// Run an aggregate over every unit of `cx.analysis`, in report order.
+pub fn fold(
+    cx: &Ctx<'_>,
+    meta: &'static RuleMeta,
+    mut agg: Box<dyn Aggregate>,
+    out: &mut Vec<Finding>,
+) {
+    for u in units(cx.analysis) {
+        agg.observe(cx, &u);
+    }
+    agg.finish(cx, meta, out);
+}
+
+/// Ids of the rules given as running aggregates ([`Aggregate`]).
+pub fn aggregates() -> Vec<&'static str> {
+    registry()
+        .iter()
+        .filter(|r| r.aggregate().is_some())
+        .map(|r| r.meta().id)
+        .collect()
 }
 
 /// Ids of the rules that read one call and its streams only (or one orphan stream),
@@ -274,18 +358,7 @@ pub fn run_all(
     profile: Option<&Profile>,
     vantage: Option<&Analysis>,
 ) -> Vec<Finding> {
-    let mut th = thresholds.clone();
-    if let Some(p) = profile {
-        if let Some(n) = p
-            .nat_binding_timeout_s
-            .filter(|n| n.is_finite() && *n > 0.0)
-        {
-            th.nat_timeout_s = n;
-        }
-        if let Some(k) = p.keepalive_interval_s.filter(|k| k.is_finite() && *k > 0.0) {
-            th.keepalive_max_s = k;
-        }
-    }
+    let th = effective_thresholds(thresholds, profile);
     let cx = Ctx {
         analysis,
         thresholds: &th,
@@ -312,14 +385,95 @@ pub fn run_all(
         })
         .collect();
     let mut out: Vec<Finding> = per_rule.into_iter().flatten().collect();
+    sort_findings(&mut out);
+    out
+}
+
+/// The thresholds with a profile's `nat_binding_timeout_s` / `keepalive_interval_s` in.
+fn effective_thresholds(thresholds: &Thresholds, profile: Option<&Profile>) -> Thresholds {
+    let mut th = thresholds.clone();
+    if let Some(p) = profile {
+        if let Some(n) = p
+            .nat_binding_timeout_s
+            .filter(|n| n.is_finite() && *n > 0.0)
+        {
+            th.nat_timeout_s = n;
+        }
+        if let Some(k) = p.keepalive_interval_s.filter(|k| k.is_finite() && *k > 0.0) {
+            th.keepalive_max_s = k;
+        }
+    }
+    th
+}
+
+fn sort_findings(out: &mut [Finding]) {
     out.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
             .then_with(|| a.subject.cmp(&b.subject))
             .then_with(|| a.rule.cmp(b.rule))
     });
+}
+
+/// The selected rules that are not call-local, run as a streaming engine runs them:
+/// each [`Aggregate`] sees `units` (in the order given, with an empty model beside them)
+/// and decides at the end; every other rule reads only `model`, which holds no calls or
+/// streams (they were released as finalised). `alg.two-capture-diff` (it needs `--vantage`, which keeps the whole model)
+/// is left out. Findings sorted as [`run_all`] sorts them.
+pub fn run_released<'a>(
+    model: &Analysis,
+    units: impl Iterator<Item = Unit<'a>>,
+    thresholds: &Thresholds,
+    sel: &Selection,
+    profile: Option<&Profile>,
+) -> Vec<Finding> {
+    let th = effective_thresholds(thresholds, profile);
+    let cx = Ctx {
+        analysis: model,
+        thresholds: &th,
+        t0: model.capture.first_ts.unwrap_or_default(),
+        profile,
+        vantage: None,
+    };
+    // What the engine knows when it finalises a unit mid-capture.
+    let early = Analysis {
+        capture: crate::correlate::CaptureFacts {
+            first_ts: model.capture.first_ts,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let early_cx = Ctx {
+        analysis: &early,
+        ..cx
+    };
+    let selected: Vec<&dyn Rule> = registry()
+        .iter()
+        .copied()
+        .filter(|r| sel.wants(r.meta()) && !r.meta().call_local && r.meta().id != VANTAGE_RULE)
+        .collect();
+    let mut aggs: Vec<(&'static RuleMeta, Box<dyn Aggregate>)> = selected
+        .iter()
+        .filter_map(|r| r.aggregate().map(|a| (r.meta(), a)))
+        .collect();
+    for u in units {
+        for (_, a) in &mut aggs {
+            a.observe(&early_cx, &u);
+        }
+    }
+    let mut out = Vec::new();
+    for (meta, a) in aggs {
+        a.finish(&cx, meta, &mut out);
+    }
+    for r in selected.iter().filter(|r| r.aggregate().is_none()) {
+        r.check(&cx, &mut out);
+    }
+    sort_findings(&mut out);
     out
 }
+
+/// The one rule that compares two captures: it needs the whole of both models.
+pub const VANTAGE_RULE: &str = "alg.two-capture-diff";
 
 /// Make a Finding from a rule's metadata.
 pub fn finding(

@@ -275,3 +275,82 @@ pub fn per_call_diff(
     }
     diff
 }
+
+/// Rules that still read calls or streams from the whole model; each is being turned into
+/// a running aggregate (`rules::Aggregate`), and leaves this list when it is.
+const PENDING: &[&str] = &[
+    "sip.invite-unanswered",
+    "sip.retransmissions",
+    "capture.one-sided",
+    "capture.duplicates",
+    "media.none",
+    "media.orphan",
+    "nat.media-to-unroutable",
+    "alg.rewrite-inconsistent",
+    "reg.binding-expired-inbound-lost",
+    "security.scanner",
+    "security.bruteforce",
+    "security.toll-fraud",
+    "security.flood",
+    "policy.transport",
+    "policy.method",
+    "policy.peer-address",
+    "policy.channels",
+    "policy.keepalive",
+];
+
+/// The rules that are not call-local, run on the whole model and as a streaming engine
+/// runs them (`rules::run_released`: each aggregate sees the units in reverse report
+/// order, and every rule decides on a model without calls or streams): the differences.
+/// Empty when every such rule is either a true running aggregate or reads no call or
+/// stream at all.
+#[allow(dead_code)]
+pub fn released_diff(
+    a: &sipscope::correlate::Analysis,
+    th: &sipscope::rules::Thresholds,
+    profile: Option<&sipscope::rules::Profile>,
+) -> Vec<String> {
+    use sipscope::correlate::Analysis;
+    use sipscope::rules::{Selection, VANTAGE_RULE, call_local, registry, run_released, units};
+    let local = call_local();
+    let sel = Selection {
+        only: registry()
+            .iter()
+            .map(|r| r.meta().id)
+            .filter(|id| !local.contains(id) && *id != VANTAGE_RULE && !PENDING.contains(id))
+            .map(|s| s.to_string())
+            .collect(),
+        disable: Vec::new(),
+    };
+    let whole = sipscope::rules::run_with_profile(a, th, &sel, profile);
+    let released = Analysis {
+        calls: Vec::new(),
+        streams: Vec::new(),
+        ..a.clone()
+    };
+    let mut us: Vec<_> = units(a).collect();
+    us.reverse();
+    let parts = run_released(&released, us.into_iter(), th, &sel, profile);
+    let short = |k: &str| k.split(", explanation:").next().unwrap_or(k).to_string();
+    // Multiset difference, readable: each finding only on one side.
+    let mut w: Vec<String> = whole.iter().map(|f| format!("{f:?}")).collect();
+    let mut p: Vec<String> = parts.iter().map(|f| format!("{f:?}")).collect();
+    w.sort();
+    p.sort();
+    let mut diff = Vec::new();
+    for x in &w {
+        match p.binary_search(x) {
+            Ok(i) => {
+                p.remove(i);
+            }
+            Err(_) => diff.push(format!("only on the whole model: {}", short(x))),
+        }
+    }
+    for x in p {
+        diff.push(format!("only released: {}", short(&x)));
+    }
+    if diff.is_empty() && whole != parts {
+        diff.push("same findings in another order".to_string());
+    }
+    diff
+}

@@ -39,54 +39,87 @@ rule! {
         explanation: "The call ended with a final error response. The code says which class of problem it is; the reason phrase, as the provider wrote it, usually names the real cause (no credit, wrong number format, codec mismatch, private IP address...). Busy and declined answers are a callee's choice, not a fault, and are reported as info. When many calls fail with the same code and reason from the same peer, they are reported once for that peer, with the count.",
         remediation: "Read the reason phrase and the meaning beside it: fix the number format, credentials, codec list or account as it indicates; for 5xx retry later or ask the provider.",
         thresholds: "state REJECTED with final code ≥ 400 (486, 600, 603 as info; 5xx as error); ≥ 5 calls with the same (peer, code, reason) become one finding per peer",
-    } |cx, out, meta| {
-        // (peer that answered, code, reason) → calls, in capture order.
-        let mut groups: BTreeMap<(String, u16, String), Vec<&crate::correlate::Call>> =
-            BTreeMap::new();
-        for c in &cx.analysis.calls {
-            let s = &c.sip;
-            let Some(code) = s.final_code.filter(|c| *c >= 400) else {
-                continue;
-            };
-            if s.state != CallState::Rejected {
-                continue;
-            }
-            let reason = s.final_reason.clone().unwrap_or_default();
-            let peer = s
-                .messages
-                .iter()
-                .rev()
-                .find(|m| matches!(m.kind, MsgKind::Response { code: x, .. } if x == code))
-                .map(|m| m.src.ip.to_string())
-                .unwrap_or_else(|| s.callee.ip.to_string());
-            groups.entry((peer, code, reason)).or_default().push(c);
+        aggregate: CallFailedAgg::default(),
+    }
+}
+
+/// What `sip.call-failed` keeps of a rejected call: its place in the capture, what the
+/// finding names, and its evidence in both forms (a cluster quotes the first call in
+/// full, the next ones short).
+struct Rejected {
+    key: (crate::types::FrameRef, String),
+    subject: Subject,
+    to_uri: String,
+    full: Vec<Evidence>,
+    short: Vec<Evidence>,
+}
+
+/// Rejected calls by (peer that answered, code, reason).
+#[derive(Default)]
+struct CallFailedAgg {
+    groups: BTreeMap<(String, u16, String), Vec<Rejected>>,
+}
+
+impl crate::rules::Aggregate for CallFailedAgg {
+    fn observe(&mut self, cx: &crate::rules::Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        let Some(c) = u.call else { return };
+        let s = &c.sip;
+        let Some(code) = s.final_code.filter(|c| *c >= 400) else {
+            return;
+        };
+        if s.state != CallState::Rejected {
+            return;
         }
-        for ((peer, code, reason), calls) in groups {
+        let reason = s.final_reason.clone().unwrap_or_default();
+        let last_response = s
+            .messages
+            .iter()
+            .rev()
+            .find(|m| matches!(m.kind, MsgKind::Response { code: x, .. } if x == code));
+        let peer = last_response
+            .map(|m| m.src.ip.to_string())
+            .unwrap_or_else(|| s.callee.ip.to_string());
+        let evidence_of = |full: bool| {
+            let mut ev = Vec::new();
+            if let Some(inv) = s.messages.iter().find(|m| is_request(m, &Method::Invite)) {
+                ev.push(cx.ev(inv.frame, inv.ts, start_line(inv)));
+            }
+            if let Some(r) = last_response {
+                ev.push(cx.ev(r.frame, r.ts, start_line(r)));
+                if full {
+                    if let Some(l) = header_line(r, HeaderName::Reason) {
+                        ev.push(cx.ev(r.frame, r.ts, l));
+                    }
+                    if let Some(l) = header_line(r, HeaderName::Server) {
+                        ev.push(cx.ev(r.frame, r.ts, l));
+                    }
+                }
+            }
+            ev
+        };
+        self.groups
+            .entry((peer, code, reason))
+            .or_default()
+            .push(Rejected {
+                key: (s.first_frame, s.call_id.clone()),
+                subject: call_subject(c),
+                to_uri: s.to.uri.clone(),
+                full: evidence_of(true),
+                short: evidence_of(false),
+            });
+    }
+
+    fn finish(
+        self: Box<Self>,
+        _cx: &crate::rules::Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<crate::rules::Finding>,
+    ) {
+        for ((peer, code, reason), mut calls) in self.groups {
+            calls.sort_by(|a, b| a.key.cmp(&b.key));
             let meaning = crate::sip::codes::lookup(code)
                 .map(|c| c.meaning)
                 .unwrap_or("unregistered response code");
-            let evidence_of = |c: &crate::correlate::Call, ev: &mut Vec<Evidence>, full: bool| {
-                let s = &c.sip;
-                if let Some(inv) = s.messages.iter().find(|m| is_request(m, &Method::Invite)) {
-                    ev.push(cx.ev(inv.frame, inv.ts, start_line(inv)));
-                }
-                if let Some(r) = s
-                    .messages
-                    .iter()
-                    .rev()
-                    .find(|m| matches!(m.kind, MsgKind::Response { code: x, .. } if x == code))
-                {
-                    ev.push(cx.ev(r.frame, r.ts, start_line(r)));
-                    if full {
-                        if let Some(l) = header_line(r, HeaderName::Reason) {
-                            ev.push(cx.ev(r.frame, r.ts, l));
-                        }
-                        if let Some(l) = header_line(r, HeaderName::Server) {
-                            ev.push(cx.ev(r.frame, r.ts, l));
-                        }
-                    }
-                }
-            };
             let severity = if matches!(code, 486 | 600 | 603) {
                 Severity::Info
             } else if code >= 500 {
@@ -97,7 +130,7 @@ rule! {
             if calls.len() >= CLUSTER_MIN {
                 let mut ev = Vec::new();
                 for (i, c) in calls.iter().take(CLUSTER_EVIDENCE).enumerate() {
-                    evidence_of(c, &mut ev, i == 0);
+                    ev.extend_from_slice(if i == 0 { &c.full } else { &c.short });
                 }
                 ev.push(Evidence {
                     frame: None,
@@ -108,7 +141,7 @@ rule! {
                         calls
                             .iter()
                             .take(CLUSTER_EVIDENCE)
-                            .map(|c| c.sip.call_id.as_str())
+                            .map(|c| c.key.1.as_str())
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),
@@ -131,8 +164,7 @@ rule! {
                 continue;
             }
             for c in calls {
-                let mut ev = Vec::new();
-                evidence_of(c, &mut ev, true);
+                let mut ev = c.full;
                 ev.push(Evidence {
                     frame: None,
                     time: None,
@@ -140,8 +172,8 @@ rule! {
                 });
                 let mut f = finding(
                     meta,
-                    call_subject(c),
-                    format!("call to {} rejected: {code} {reason}", c.sip.to.uri),
+                    c.subject,
+                    format!("call to {} rejected: {code} {reason}", c.to_uri),
                     ev,
                 );
                 f.severity = severity;

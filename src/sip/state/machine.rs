@@ -525,7 +525,9 @@ impl SipState {
             self.regs_done.push(rb.finalise());
         }
         let mut calls = self.calls_done;
-        calls.sort_by_key(|c| c.first_frame);
+        // Ties (two calls starting in one TCP segment) by Call-ID: a total order that a
+        // call finalised alone can compute too (`rules::Unit::sort_key`).
+        calls.sort_by(|a, b| (a.first_frame, &a.call_id).cmp(&(b.first_frame, &b.call_id)));
         let mut regs = self.regs_done;
         regs.sort_by(|a, b| {
             let fa = a.attempts.first().map(|x| x.frame);
