@@ -89,3 +89,79 @@ fn other_rules_find_the_same_with_calls_released() {
     }
     assert!(diff.is_empty(), "{}", diff.join("\n"));
 }
+
+/// Each stream's call, decided as a streaming engine decides it: with the calls as they
+/// stood `CALL_SETTLE_S` after the stream's last packet (only calls begun by then, with
+/// their messages and SDP up to then), against every call complete. Differences are
+/// listed, one line per stream.
+fn clock_decision_diff(label: &str, a: &sipscope::correlate::Analysis) -> Vec<String> {
+    use sipscope::correlate::{CallIndex, CallKey, StreamKey};
+    use sipscope::types::Ts;
+    let settle = (sipscope::rules::CALL_SETTLE_S * 1e9) as i64;
+    let mut diff = Vec::new();
+    for (si, s) in a.streams.iter().enumerate() {
+        let t = Ts(s.last_ts.0.saturating_add(settle));
+        let (mut idx, mut keys) = (Vec::new(), Vec::new());
+        for (ci, c) in a.calls.iter().enumerate() {
+            if let Some(k) = CallKey::as_of(&c.sip, t) {
+                idx.push(ci);
+                keys.push(k);
+            }
+        }
+        let key = StreamKey {
+            src: s.src,
+            dst: s.dst,
+            first_ts: s.first_ts,
+            last_ts: s.last_ts,
+        };
+        let got = CallIndex::new(&keys)
+            .decide(&key)
+            .and_then(|(i, how)| idx.get(i).map(|ci| (*ci, how)));
+        let want = s.call.zip(s.association);
+        if got != want {
+            diff.push(format!(
+                "{label}: stream {si} ({} → {}, frame {:?}): on the clock {got:?}, with every call complete {want:?}",
+                s.src, s.dst, s.first_frame
+            ));
+        }
+    }
+    diff
+}
+
+#[test]
+fn streams_are_decided_the_same_on_the_capture_clock() {
+    let mut diff = Vec::new();
+    let mut streams = 0;
+    for f in common::fixtures_and_corpus() {
+        let a =
+            analyze_paths(std::slice::from_ref(&f), &Config::default(), None).expect("analysis");
+        streams += a.streams.len();
+        diff.extend(clock_decision_diff(&f, &a));
+    }
+    // A busy trunk: 100 calls at once toward one PBX, a third of the callers behind NAT.
+    let p = sipscope::synth::BenchParams {
+        seed: 7,
+        calls: 240,
+        concurrency: 100,
+        call_duration_s: 20,
+        nat_ratio: 0.3,
+        ..Default::default()
+    };
+    let mut bytes = Vec::new();
+    sipscope::synth::bench_capture(&mut bytes, &p).expect("bench capture");
+    let path = std::env::temp_dir().join(format!("sipscope-clock-{}.pcap", std::process::id()));
+    std::fs::write(&path, &bytes).expect("write");
+    let a = analyze_paths(&[path.display().to_string()], &Config::default(), None);
+    let _ = std::fs::remove_file(&path);
+    let a = a.expect("analysis");
+    let mut how = std::collections::BTreeMap::new();
+    for s in &a.streams {
+        *how.entry(format!("{:?}", s.association)).or_insert(0) += 1;
+    }
+    eprintln!("bench streams by association: {how:?}");
+    assert!(a.calls.len() == 240 && a.streams.len() > 400);
+    streams += a.streams.len();
+    diff.extend(clock_decision_diff("bench", &a));
+    eprintln!("{streams} streams decided on the capture clock");
+    assert!(diff.is_empty(), "{}", diff.join("\n"));
+}

@@ -7,5 +7,5 @@
 
 mod attach;
 mod model;
-pub use attach::{Association, StreamKey, attach, sdp_endpoints};
+pub use attach::{Association, CallIndex, CallKey, StreamKey, attach, sdp_endpoints};
 pub use model::*;

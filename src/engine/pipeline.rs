@@ -3,7 +3,9 @@
 use super::media::{Media, StreamHasher};
 use super::{Config, DecodeOn};
 use crate::capture::{Batch, CaptureError, FileInfo, FrameSource, MergedReader};
-use crate::correlate::{Accounting, Analysis, Call, CaptureFacts, HostActivity, StreamKey, attach};
+use crate::correlate::{
+    Accounting, Analysis, Call, CallKey, CaptureFacts, HostActivity, StreamKey, attach,
+};
 use crate::decode::{Datagram, Decoded, Detached, Held, L4, Reassembler, decode_frame};
 use crate::rtp::RtpHeader;
 use crate::sip::state::{SipPacket, SipState, message_sdp};
@@ -1074,7 +1076,8 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>, parallel: bool) -> Analysis 
             last_ts: s.last_ts,
         })
         .collect();
-    let attached = attach(&sip_out.calls, &keys);
+    let call_keys: Vec<CallKey> = sip_out.calls.iter().map(CallKey::of).collect();
+    let attached = attach(&call_keys, &keys);
     let mut calls: Vec<Call> = sip_out
         .calls
         .into_iter()
