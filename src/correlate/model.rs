@@ -104,6 +104,10 @@ pub struct RtcpSummary {
 /// One RTP stream: 5-tuple + SSRC.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stream {
+    /// Discovery order (the first packet's place in the input): what orders
+    /// `Analysis::streams`, and so the report, also across merged files.
+    #[serde(skip)]
+    pub order: u64,
     pub ssrc: u32,
     pub src: Endpoint,
     pub dst: Endpoint,

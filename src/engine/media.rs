@@ -450,7 +450,7 @@ impl Media {
         }
         self.finished.sort_by_key(|(o, _, _)| *o);
         let mut out = Vec::with_capacity(self.finished.len());
-        for (_, id, s) in self.finished {
+        for (order, id, s) in self.finished {
             let stats = s.stats.summary();
             // Reports about this SSRC from the host it was sent to, else from anyone.
             let rtcp = self
@@ -500,6 +500,7 @@ impl Media {
                 _ => None,
             };
             out.push(Stream {
+                order,
                 ssrc: id.ssrc,
                 src: id.src,
                 dst: id.dst,

@@ -226,14 +226,14 @@ pub struct Unit<'a> {
 }
 
 impl Unit<'_> {
-    /// Where the unit sorts in the report (calls are ordered by first frame, then
-    /// Call-ID; an orphan stream by its first frame): an aggregate that keeps calls in
-    /// capture order sorts by this at the end.
+    /// Where the unit's call sorts in the report (calls are ordered by first frame, then
+    /// Call-ID): an aggregate that keeps calls in capture order sorts by this at the end.
+    /// Streams sort by [`Stream::order`] (discovery order, which is not frame order when
+    /// several files are merged by time).
     pub fn sort_key(&self) -> (FrameRef, &str) {
-        match (self.call, self.streams.first()) {
-            (Some(c), _) => (c.sip.first_frame, c.sip.call_id.as_str()),
-            (None, Some(s)) => (s.first_frame, ""),
-            (None, None) => (FrameRef::default(), ""),
+        match self.call {
+            Some(c) => (c.sip.first_frame, c.sip.call_id.as_str()),
+            None => (FrameRef::default(), ""),
         }
     }
 }
