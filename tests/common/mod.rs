@@ -279,10 +279,6 @@ pub fn per_call_diff(
 /// Rules that still read calls or streams from the whole model; each is being turned into
 /// a running aggregate (`rules::Aggregate`), and leaves this list when it is.
 const PENDING: &[&str] = &[
-    "sip.invite-unanswered",
-    "sip.retransmissions",
-    "capture.one-sided",
-    "capture.duplicates",
     "media.none",
     "media.orphan",
     "nat.media-to-unroutable",

@@ -1,10 +1,11 @@
 //! Capture-quality rules: what the capture itself cannot show, so other findings can be
 //! read with the right caution.
 
-use super::{call_subject, start_line};
+use super::start_line;
 use crate::rules::catalogue::rule;
-use crate::rules::{Evidence, Subject, finding};
+use crate::rules::{Evidence, Finding, Subject, finding};
 use crate::sip::state::MsgKind;
+use crate::types::FrameRef;
 
 rule! {
     Truncated {
@@ -104,29 +105,51 @@ rule! {
         explanation: "Every SIP message of this call travels in one direction. Either the far end never answered, or the capture point sees only one direction (asymmetric routing, a mirror port configured for one direction).",
         remediation: "If the far end did answer, capture where both directions pass (both mirror directions, or on the PBX itself).",
         thresholds: "a call with at least 2 messages, all from the same side",
-    } |cx, out, meta| {
-        for c in &cx.analysis.calls {
-            let m = &c.sip.messages;
-            if m.len() < 2 {
-                continue;
-            }
-            let first = &m[0];
-            let one_way = m.iter().all(|x| x.src == first.src && x.dst == first.dst);
-            let all_requests = m.iter().all(|x| matches!(x.kind, MsgKind::Request { .. }));
-            if one_way && all_requests {
-                out.push(finding(
-                    meta,
-                    call_subject(c),
-                    format!(
-                        "{} SIP messages of call {}, all {} → {}, none back",
-                        m.len(),
-                        c.sip.call_id,
-                        first.src,
-                        first.dst
-                    ),
-                    vec![cx.ev(first.frame, first.ts, start_line(first))],
-                ));
-            }
+        aggregate: OneSidedAgg::default(),
+    }
+}
+
+/// What `capture.one-sided` keeps: per one-sided call only (a call with an answer costs
+/// nothing), its place in the capture, its Call-ID, the summary and the one evidence line.
+#[derive(Default)]
+struct OneSidedAgg {
+    calls: Vec<((FrameRef, String), String, Evidence)>,
+}
+
+impl crate::rules::Aggregate for OneSidedAgg {
+    fn observe(&mut self, cx: &crate::rules::Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        let Some(c) = u.call else { return };
+        let m = &c.sip.messages;
+        let [first, _, ..] = m.as_slice() else {
+            return;
+        };
+        let one_way = m.iter().all(|x| x.src == first.src && x.dst == first.dst);
+        let all_requests = m.iter().all(|x| matches!(x.kind, MsgKind::Request { .. }));
+        if one_way && all_requests {
+            self.calls.push((
+                (c.sip.first_frame, c.sip.call_id.clone()),
+                format!(
+                    "{} SIP messages of call {}, all {} → {}, none back",
+                    m.len(),
+                    c.sip.call_id,
+                    first.src,
+                    first.dst
+                ),
+                cx.ev(first.frame, first.ts, start_line(first)),
+            ));
+        }
+    }
+
+    fn finish(
+        mut self: Box<Self>,
+        _cx: &crate::rules::Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<Finding>,
+    ) {
+        // In capture order, as the original loop over the calls.
+        self.calls.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((_, call_id), summary, ev) in self.calls {
+            out.push(finding(meta, Subject::Call { call_id }, summary, vec![ev]));
         }
     }
 }
@@ -188,37 +211,82 @@ rule! {
         explanation: "Many RTP packets appear twice with the same sequence number. That is typical of a SPAN port mirroring both ingress and egress, not of the network: loss figures come out negative.",
         remediation: "Mirror one direction per port, or deduplicate the capture (editcap -d) before analysing.",
         thresholds: "≥ 20 % of a stream's packets are duplicates, stream ≥ 50 packets",
-    } |cx, out, meta| {
-        let dup: Vec<_> = cx
-            .analysis
+        aggregate: DuplicatesAgg::default(),
+    }
+}
+
+/// Streams of duplicated packets `capture.duplicates` can cite.
+const DUPLICATES_EVIDENCE: usize = 5;
+
+/// A duplicated stream: where it sorts (streams are reported by first frame), what the
+/// summary quotes of it, and its evidence line.
+struct DupStream {
+    first_frame: FrameRef,
+    ssrc: u32,
+    duplicates: u64,
+    packets: u64,
+    ev: Evidence,
+}
+
+/// What `capture.duplicates` keeps: the number of duplicated streams and the first
+/// `DUPLICATES_EVIDENCE` of them by first frame (the summary quotes the first, the
+/// evidence lists those), so at most five streams' worth whatever the capture.
+#[derive(Default)]
+struct DuplicatesAgg {
+    count: usize,
+    first: Vec<DupStream>,
+}
+
+impl crate::rules::Aggregate for DuplicatesAgg {
+    fn observe(&mut self, cx: &crate::rules::Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        for s in u
             .streams
             .iter()
             .filter(|s| s.stats.packets >= 50 && s.stats.duplicates * 5 >= s.stats.packets)
-            .collect();
-        if let Some(s) = dup.first() {
+        {
+            self.count += 1;
+            if self.first.len() == DUPLICATES_EVIDENCE
+                && self
+                    .first
+                    .last()
+                    .is_some_and(|l| l.first_frame <= s.first_frame)
+            {
+                continue;
+            }
+            self.first.push(DupStream {
+                first_frame: s.first_frame,
+                ssrc: s.ssrc,
+                duplicates: s.stats.duplicates,
+                packets: s.stats.packets,
+                ev: cx.ev(
+                    s.first_frame,
+                    s.first_ts,
+                    format!(
+                        "stream 0x{:08X} {} → {}: {} duplicates of {} packets",
+                        s.ssrc, s.src, s.dst, s.stats.duplicates, s.stats.packets
+                    ),
+                ),
+            });
+            self.first.sort_by_key(|d| d.first_frame);
+            self.first.truncate(DUPLICATES_EVIDENCE);
+        }
+    }
+
+    fn finish(
+        self: Box<Self>,
+        _cx: &crate::rules::Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<Finding>,
+    ) {
+        if let Some(s) = self.first.first() {
             out.push(finding(
                 meta,
                 Subject::Capture,
                 format!(
                     "{} streams carry ≥ 20 % duplicate packets (e.g. 0x{:08X}: {} of {})",
-                    dup.len(),
-                    s.ssrc,
-                    s.stats.duplicates,
-                    s.stats.packets
+                    self.count, s.ssrc, s.duplicates, s.packets
                 ),
-                dup.iter()
-                    .take(5)
-                    .map(|s| {
-                        cx.ev(
-                            s.first_frame,
-                            s.first_ts,
-                            format!(
-                                "stream 0x{:08X} {} → {}: {} duplicates of {} packets",
-                                s.ssrc, s.src, s.dst, s.stats.duplicates, s.stats.packets
-                            ),
-                        )
-                    })
-                    .collect(),
+                self.first.into_iter().map(|d| d.ev).collect(),
             ));
         }
     }

@@ -7,7 +7,7 @@ use crate::rules::catalogue::rule;
 use crate::rules::{Evidence, Severity, Subject, finding};
 use crate::sip::state::{CallState, MsgKind, MsgRecord};
 use crate::sip::wire::{HeaderName, Method, uri_host_port};
-use crate::types::Transport;
+use crate::types::{FrameRef, Transport, Ts};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
@@ -191,36 +191,90 @@ rule! {
         explanation: "The INVITE was sent again and again (RFC 3261 Timer A) and nothing came back, not even 100 Trying. The far end never received it, or its answers never made it back: a wrong address or port, a firewall, or a NAT binding that expired so the router dropped the packets.",
         remediation: "Check the destination address and port, the firewall rules for the provider's ranges, and (for inbound calls) the phone's NAT keepalive and registration interval.",
         thresholds: "no response to an INVITE that was retransmitted at least twice, or not answered for 32 s (Timer B = 64·T1)",
-    } |cx, out, meta| {
+        aggregate: InviteUnansweredAgg::default(),
+    }
+}
+
+/// An INVITE transaction of a call that got no response at all, rendered but for how long
+/// it waited: that is measured to the capture's last timestamp, known only at the end.
+struct Unanswered {
+    first_ts: Ts,
+    retransmissions: u32,
+    summary: String,
+    /// The INVITE, and its last retransmission when there is one.
+    evidence: Vec<Evidence>,
+}
+
+/// What `sip.invite-unanswered` keeps: per call with an INVITE that got no response (a
+/// call whose INVITEs were all answered costs nothing), its place in the capture and each
+/// such transaction pre-rendered. A transaction retransmitted fewer than twice may still
+/// fire (after 32 s without answer), so every unanswered one is kept until the end.
+#[derive(Default)]
+struct InviteUnansweredAgg {
+    calls: Vec<((FrameRef, String), Vec<Unanswered>)>,
+}
+
+impl crate::rules::Aggregate for InviteUnansweredAgg {
+    fn observe(&mut self, cx: &crate::rules::Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        let Some(c) = u.call else { return };
+        let mut kept = Vec::new();
+        for t in c
+            .sip
+            .transactions
+            .iter()
+            .filter(|t| t.method == Method::Invite && t.responses.is_empty())
+        {
+            let span = t.last_request_ts.secs_since(t.first_ts);
+            let mut evidence = vec![cx.ev(
+                t.first_frame,
+                t.first_ts,
+                format!("INVITE {} → {} (CSeq {})", t.src, t.dst, t.cseq),
+            )];
+            if let Some(m) = c.sip.messages.iter().rev().find(|m| {
+                is_request(m, &Method::Invite)
+                    && m.cseq.as_ref().is_some_and(|x| x.seq == t.cseq)
+                    && m.retransmission
+            }) {
+                evidence.push(cx.ev(
+                    m.frame,
+                    m.ts,
+                    format!("last retransmission, {} after the first", fmt_s(span)),
+                ));
+            }
+            kept.push(Unanswered {
+                first_ts: t.first_ts,
+                retransmissions: t.retransmissions,
+                summary: format!(
+                    "INVITE to {} retransmitted {} times over {}, no response",
+                    t.dst,
+                    t.retransmissions,
+                    fmt_s(span)
+                ),
+                evidence,
+            });
+        }
+        if !kept.is_empty() {
+            self.calls
+                .push(((c.sip.first_frame, c.sip.call_id.clone()), kept));
+        }
+    }
+
+    fn finish(
+        mut self: Box<Self>,
+        cx: &crate::rules::Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<crate::rules::Finding>,
+    ) {
         let last = cx.analysis.capture.last_ts.unwrap_or_default();
-        for c in &cx.analysis.calls {
-            for t in c
-                .sip
-                .transactions
-                .iter()
-                .filter(|t| t.method == Method::Invite && t.responses.is_empty())
-            {
+        // Calls in capture order, transactions in each call's order, as the original loop.
+        self.calls.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((_, call_id), kept) in self.calls {
+            for t in kept {
                 let waited = last.secs_since(t.first_ts);
                 if t.retransmissions < 2 && waited < 32.0 {
                     continue;
                 }
-                let span = t.last_request_ts.secs_since(t.first_ts);
-                let mut ev = vec![cx.ev(
-                    t.first_frame,
-                    t.first_ts,
-                    format!("INVITE {} → {} (CSeq {})", t.src, t.dst, t.cseq),
-                )];
-                if let Some(m) = c.sip.messages.iter().rev().find(|m| {
-                    is_request(m, &Method::Invite)
-                        && m.cseq.as_ref().is_some_and(|x| x.seq == t.cseq)
-                        && m.retransmission
-                }) {
-                    ev.push(cx.ev(
-                        m.frame,
-                        m.ts,
-                        format!("last retransmission, {} after the first", fmt_s(span)),
-                    ));
-                }
+                let mut ev = t.evidence;
                 ev.push(Evidence {
                     frame: None,
                     time: None,
@@ -232,13 +286,10 @@ rule! {
                 });
                 out.push(finding(
                     meta,
-                    call_subject(c),
-                    format!(
-                        "INVITE to {} retransmitted {} times over {}, no response",
-                        t.dst,
-                        t.retransmissions,
-                        fmt_s(span)
-                    ),
+                    Subject::Call {
+                        call_id: call_id.clone(),
+                    },
+                    t.summary,
                     ev,
                 ));
             }
@@ -311,21 +362,66 @@ rule! {
         explanation: "A share of the requests sent to this peer had to be retransmitted. Over UDP that means requests or their responses were lost, or the peer answers slowly: signalling loss also loses calls.",
         remediation: "Check the path to the peer for packet loss (and the peer's load); consider TCP for signalling if the loss is on the access link.",
         thresholds: "retransmissions ≥ retransmission_min (3) and ≥ retransmission_ratio (10 %) of request copies",
-    } |cx, out, meta| {
-        let mut by_peer: BTreeMap<String, (u64, u64, Option<&MsgRecord>)> = BTreeMap::new();
-        for c in &cx.analysis.calls {
-            for m in c.sip.messages.iter().filter(|m| {
+        aggregate: RetransmissionsAgg::default(),
+    }
+}
+
+/// Requests over UDP to one peer, of `sip.retransmissions`.
+#[derive(Default)]
+struct PeerRequests {
+    total: u64,
+    retransmitted: u64,
+    /// The first retransmission in capture order (the earliest call by report order, the
+    /// first in that call's messages): that call's key and the rendered evidence.
+    first: Option<((FrameRef, String), Evidence)>,
+}
+
+/// What `sip.retransmissions` keeps: per peer (request destination) two counters and the
+/// evidence of its first retransmission. Nothing per call, so it is bounded by the peers.
+#[derive(Default)]
+struct RetransmissionsAgg {
+    by_peer: BTreeMap<String, PeerRequests>,
+}
+
+impl crate::rules::Aggregate for RetransmissionsAgg {
+    fn observe(&mut self, cx: &crate::rules::Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        let Some(c) = u.call else { return };
+        let key = (c.sip.first_frame, c.sip.call_id.as_str());
+        for m in
+            c.sip.messages.iter().filter(|m| {
                 matches!(m.kind, MsgKind::Request { .. }) && m.transport == Transport::Udp
-            }) {
-                let e = by_peer.entry(m.dst.to_string()).or_insert((0, 0, None));
-                e.0 += 1;
-                if m.retransmission {
-                    e.1 += 1;
-                    e.2.get_or_insert(m);
+            })
+        {
+            let e = self.by_peer.entry(m.dst.to_string()).or_default();
+            e.total += 1;
+            if m.retransmission {
+                e.retransmitted += 1;
+                // Strictly earlier only: within one call the first message seen stays.
+                if e.first
+                    .as_ref()
+                    .is_none_or(|((f, id), _)| key < (*f, id.as_str()))
+                {
+                    e.first = Some((
+                        (key.0, key.1.to_string()),
+                        cx.ev(
+                            m.frame,
+                            m.ts,
+                            format!("first retransmission: {}", start_line(m)),
+                        ),
+                    ));
                 }
             }
         }
-        for (peer, (total, re, first)) in by_peer {
+    }
+
+    fn finish(
+        self: Box<Self>,
+        cx: &crate::rules::Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<crate::rules::Finding>,
+    ) {
+        for (peer, p) in self.by_peer {
+            let (total, re) = (p.total, p.retransmitted);
             let ratio = re as f64 / total.max(1) as f64;
             if re >= cx.thresholds.retransmission_min && ratio >= cx.thresholds.retransmission_ratio
             {
@@ -338,12 +434,8 @@ rule! {
                         cx.thresholds.retransmission_ratio * 100.0
                     ),
                 }];
-                if let Some(m) = first {
-                    ev.push(cx.ev(
-                        m.frame,
-                        m.ts,
-                        format!("first retransmission: {}", start_line(m)),
-                    ));
+                if let Some((_, first)) = p.first {
+                    ev.push(first);
                 }
                 out.push(finding(
                     meta,
