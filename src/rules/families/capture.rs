@@ -218,10 +218,10 @@ rule! {
 /// Streams of duplicated packets `capture.duplicates` can cite.
 const DUPLICATES_EVIDENCE: usize = 5;
 
-/// A duplicated stream: where it sorts (streams are reported by first frame), what the
-/// summary quotes of it, and its evidence line.
+/// A duplicated stream: where it sorts (streams are reported in discovery order), what
+/// the summary quotes of it, and its evidence line.
 struct DupStream {
-    first_frame: FrameRef,
+    order: u64,
     ssrc: u32,
     duplicates: u64,
     packets: u64,
@@ -229,7 +229,7 @@ struct DupStream {
 }
 
 /// What `capture.duplicates` keeps: the number of duplicated streams and the first
-/// `DUPLICATES_EVIDENCE` of them by first frame (the summary quotes the first, the
+/// `DUPLICATES_EVIDENCE` of them in discovery order (the summary quotes the first, the
 /// evidence lists those), so at most five streams' worth whatever the capture.
 #[derive(Default)]
 struct DuplicatesAgg {
@@ -249,12 +249,12 @@ impl crate::rules::Aggregate for DuplicatesAgg {
                 && self
                     .first
                     .last()
-                    .is_some_and(|l| l.first_frame <= s.first_frame)
+                    .is_some_and(|l| l.order <= s.order)
             {
                 continue;
             }
             self.first.push(DupStream {
-                first_frame: s.first_frame,
+                order: s.order,
                 ssrc: s.ssrc,
                 duplicates: s.stats.duplicates,
                 packets: s.stats.packets,
@@ -267,7 +267,7 @@ impl crate::rules::Aggregate for DuplicatesAgg {
                     ),
                 ),
             });
-            self.first.sort_by_key(|d| d.first_frame);
+            self.first.sort_by_key(|d| d.order);
             self.first.truncate(DUPLICATES_EVIDENCE);
         }
     }
