@@ -288,11 +288,6 @@ const PENDING: &[&str] = &[
     "security.bruteforce",
     "security.toll-fraud",
     "security.flood",
-    "policy.transport",
-    "policy.method",
-    "policy.peer-address",
-    "policy.channels",
-    "policy.keepalive",
 ];
 
 /// The rules that are not call-local, run on the whole model and as a streaming engine

@@ -3,21 +3,50 @@
 //! nothing for a profile field left empty. "To the trunk" means a request whose
 //! destination is the provider's signalling side ([`Profile::is_trunk`]); the rules judge
 //! what we send to the provider, since that is what the provider's specification limits.
+//!
+//! The rules that count across calls (transport, method, peer address, channels) are
+//! running [`Aggregate`]s: they keep per call only what a finding may count or cite, so
+//! that calls can be released as they are finalised.
 
 use super::{call_subject, header_line, start_line, stream_subject};
 use crate::correlate::Call;
 use crate::rules::catalogue::rule;
 use crate::rules::profile::{NumberFormat, Profile};
-use crate::rules::{Evidence, Severity, Subject, finding};
+use crate::rules::{Aggregate, Ctx, Evidence, Finding, RuleMeta, Severity, Subject, Unit, finding};
 use crate::sdp::Sdp;
 use crate::sip::state::{MsgKind, MsgRecord, SdpRef};
 use crate::sip::wire::{HeaderName, Method, uri_user};
 use crate::types::{FrameRef, Ts};
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::net::IpAddr;
 
 /// Where something was first seen: frame, time, the line that shows it.
 type Seen = (FrameRef, Ts, String);
+
+/// A call's place in report order ([`Unit::sort_key`]), owned: what an aggregate keeps to
+/// put back in capture order what arrived in any order.
+type CallKey = (FrameRef, String);
+
+fn call_key((f, id): (FrameRef, &str)) -> CallKey {
+    (f, id.to_string())
+}
+
+/// Keep in `v` (sorted, at most `cap` long) the `cap` smallest entries: insert the one
+/// `make` builds where `before` stops holding (`before(x)`: `x` sorts before the new one),
+/// unless that is past the cap. `make` runs only when the entry is kept.
+fn keep_first<K, V>(
+    v: &mut Vec<(K, V)>,
+    cap: usize,
+    before: impl Fn(&K) -> bool,
+    make: impl FnOnce() -> (K, V),
+) {
+    let at = v.partition_point(|(k, _)| before(k));
+    if at < cap {
+        v.insert(at, make());
+        v.truncate(cap);
+    }
+}
 
 fn host(ip: IpAddr) -> Subject {
     Subject::Host {
@@ -105,42 +134,140 @@ rule! {
         explanation: "The provider's trunk accepts only the transports in the profile (many accept UDP only). Requests over another transport are not answered: calls and registrations fail.",
         remediation: "Configure the trunk on the PBX/phone with an accepted transport (e.g. transport=udp).",
         thresholds: "profile `transports`; any call message, REGISTER or out-of-dialog request (OPTIONS, MESSAGE, ...) to or from the trunk over another transport",
-    } |cx, out, meta| {
-        let Some(p) = cx.profile.filter(|p| !p.transports.is_empty()) else { return };
-        // (trunk address, transport) → first frame, time, what
-        let mut bad: BTreeMap<(IpAddr, &'static str), (FrameRef, Ts, String, u64)> = BTreeMap::new();
-        let mut note = |ip: IpAddr, t: crate::types::Transport, f: FrameRef, ts: Ts, what: String| {
-            if Profile::allows(&p.transports, t.as_str()) {
-                return;
-            }
-            let e = bad.entry((ip, t.as_str())).or_insert((f, ts, what, 0));
-            e.3 += 1;
+        aggregate: TransportAgg::default(),
+    }
+}
+
+fn transport_profile<'a>(cx: &Ctx<'a>) -> Option<&'a Profile> {
+    cx.profile.filter(|p| !p.transports.is_empty())
+}
+
+/// What `policy.transport` keeps of the calls: per (trunk address, transport not
+/// allowed), how many call messages used it and the first one (from the call first in
+/// report order, whose key is kept to decide that). Bounded by the distinct (address,
+/// transport) pairs, not by the calls; a call over an allowed transport costs nothing.
+#[derive(Default)]
+struct TransportAgg {
+    bad: BTreeMap<(IpAddr, &'static str), (CallKey, Seen, u64)>,
+}
+
+impl Aggregate for TransportAgg {
+    fn observe(&mut self, cx: &Ctx<'_>, u: &Unit<'_>) {
+        let Some(p) = transport_profile(cx) else {
+            return;
         };
-        for c in &cx.analysis.calls {
-            for m in &c.sip.messages {
-                let peer = if p.is_trunk(&m.dst.ip) { m.dst.ip } else if p.is_trunk(&m.src.ip) { m.src.ip } else { continue };
-                note(peer, m.transport, m.frame, m.ts, start_line(m));
+        let Some(c) = u.call else { return };
+        // This call's first bad message per key (its messages are in capture order).
+        let mut mine: BTreeMap<(IpAddr, &'static str), (Seen, u64)> = BTreeMap::new();
+        for m in &c.sip.messages {
+            let peer = if p.is_trunk(&m.dst.ip) {
+                m.dst.ip
+            } else if p.is_trunk(&m.src.ip) {
+                m.src.ip
+            } else {
+                continue;
+            };
+            let t = m.transport.as_str();
+            if Profile::allows(&p.transports, t) {
+                continue;
+            }
+            let e = mine
+                .entry((peer, t))
+                .or_insert_with(|| ((m.frame, m.ts, start_line(m)), 0));
+            e.1 += 1;
+        }
+        let key = u.sort_key();
+        for (k, (seen, n)) in mine {
+            match self.bad.entry(k) {
+                Entry::Vacant(v) => {
+                    v.insert((call_key(key), seen, n));
+                }
+                Entry::Occupied(mut o) => {
+                    let e = o.get_mut();
+                    e.2 += n;
+                    if key < (e.0.0, e.0.1.as_str()) {
+                        (e.0, e.1) = (call_key(key), seen);
+                    }
+                }
             }
         }
+    }
+
+    fn finish(self: Box<Self>, cx: &Ctx<'_>, meta: &'static RuleMeta, out: &mut Vec<Finding>) {
+        let Some(p) = transport_profile(cx) else {
+            return;
+        };
+        // (trunk address, transport) → first frame, time, what; calls come first.
+        let mut bad: BTreeMap<(IpAddr, &'static str), (FrameRef, Ts, String, u64)> = self
+            .bad
+            .into_iter()
+            .map(|(k, (_, (f, ts, what), n))| (k, (f, ts, what, n)))
+            .collect();
+        let mut note =
+            |ip: IpAddr, t: crate::types::Transport, f: FrameRef, ts: Ts, what: String| {
+                if Profile::allows(&p.transports, t.as_str()) {
+                    return;
+                }
+                let e = bad.entry((ip, t.as_str())).or_insert((f, ts, what, 0));
+                e.3 += 1;
+            };
         for r in &cx.analysis.registrations {
             for a in r.attempts.iter().filter(|a| p.is_trunk(&a.dst.ip)) {
-                note(a.dst.ip, a.transport, a.frame, a.ts, format!("REGISTER {} → {} over {}", a.src, a.dst, a.transport.as_str()));
+                note(
+                    a.dst.ip,
+                    a.transport,
+                    a.frame,
+                    a.ts,
+                    format!(
+                        "REGISTER {} → {} over {}",
+                        a.src,
+                        a.dst,
+                        a.transport.as_str()
+                    ),
+                );
             }
         }
         for o in &cx.analysis.out_of_dialog {
-            let peer = if p.is_trunk(&o.dst.ip) { o.dst.ip } else if p.is_trunk(&o.src.ip) { o.src.ip } else { continue };
-            note(peer, o.transport, o.frame, o.ts, format!("{} {} → {} over {}", o.method.as_str(), o.src, o.dst, o.transport.as_str()));
+            let peer = if p.is_trunk(&o.dst.ip) {
+                o.dst.ip
+            } else if p.is_trunk(&o.src.ip) {
+                o.src.ip
+            } else {
+                continue;
+            };
+            note(
+                peer,
+                o.transport,
+                o.frame,
+                o.ts,
+                format!(
+                    "{} {} → {} over {}",
+                    o.method.as_str(),
+                    o.src,
+                    o.dst,
+                    o.transport.as_str()
+                ),
+            );
         }
         for ((ip, t), (f, ts, what, n)) in bad {
             out.push(finding(
                 meta,
                 host(ip),
-                format!("{n} SIP messages with trunk {ip} over {t}; the profile allows {}", p.transports.join(", ")),
+                format!(
+                    "{n} SIP messages with trunk {ip} over {t}; the profile allows {}",
+                    p.transports.join(", ")
+                ),
                 vec![cx.ev(f, ts, what)],
             ));
         }
     }
 }
+
+/// Requests a `policy.method` finding quotes.
+const METHOD_EVIDENCE: usize = 3;
+/// The most requests `policy.method` counts per (trunk, method): its summary says at most
+/// this many.
+const METHOD_COUNT_CAP: u64 = 1000;
 
 rule! {
     MethodNotAccepted {
@@ -150,38 +277,110 @@ rule! {
         explanation: "The provider lists the SIP methods its trunk handles (e.g. ACK, BYE, INVITE, OPTIONS, REGISTER); others may be ignored or rejected, so features built on them (transfer with REFER, SIP INFO DTMF, MESSAGE, session refresh with UPDATE) do not work across the trunk.",
         remediation: "Turn the feature off toward the trunk (e.g. no REFER-based transfer, no UPDATE session refresh), or let the PBX handle it locally.",
         thresholds: "profile `methods`; any request to the trunk with another method",
-    } |cx, out, meta| {
-        let Some(p) = cx.profile.filter(|p| !p.methods.is_empty()) else { return };
-        let mut bad: BTreeMap<(IpAddr, String), Vec<Seen>> = BTreeMap::new();
+        aggregate: MethodAgg::default(),
+    }
+}
+
+fn method_profile<'a>(cx: &Ctx<'a>) -> Option<&'a Profile> {
+    cx.profile.filter(|p| !p.methods.is_empty())
+}
+
+/// Requests of one (trunk address, method not allowed) in the calls: how many, and the
+/// first [`METHOD_EVIDENCE`] in report order (call key, place in the call, what).
+#[derive(Default)]
+struct MethodCalls {
+    n: u64,
+    first: Vec<((CallKey, usize), Seen)>,
+}
+
+/// What `policy.method` keeps of the calls: per (trunk address, method not allowed), a
+/// count and at most [`METHOD_EVIDENCE`] quotable requests (the finding cites no more).
+/// Bounded by the distinct (address, method) pairs; a call using allowed methods only
+/// costs nothing.
+#[derive(Default)]
+struct MethodAgg {
+    bad: BTreeMap<(IpAddr, String), MethodCalls>,
+}
+
+impl Aggregate for MethodAgg {
+    fn observe(&mut self, cx: &Ctx<'_>, u: &Unit<'_>) {
+        let Some(p) = method_profile(cx) else { return };
+        let Some(c) = u.call else { return };
+        let key = u.sort_key();
+        // A request's place in the call orders it after the call's earlier ones.
+        for (place, m) in call_requests_to_trunk(c, p).enumerate() {
+            let MsgKind::Request { method, .. } = &m.kind else {
+                continue;
+            };
+            if Profile::allows(&p.methods, method.as_str()) {
+                continue;
+            }
+            let e = self
+                .bad
+                .entry((m.dst.ip, method.as_str().to_string()))
+                .or_default();
+            e.n += 1;
+            keep_first(
+                &mut e.first,
+                METHOD_EVIDENCE,
+                |(k, i)| (k.0, k.1.as_str(), *i) < (key.0, key.1, place),
+                || ((call_key(key), place), (m.frame, m.ts, start_line(m))),
+            );
+        }
+    }
+
+    fn finish(self: Box<Self>, cx: &Ctx<'_>, meta: &'static RuleMeta, out: &mut Vec<Finding>) {
+        let Some(p) = method_profile(cx) else { return };
+        // (trunk, method) → how many, the first requests; calls come first.
+        let mut bad: BTreeMap<(IpAddr, String), (u64, Vec<Seen>)> = self
+            .bad
+            .into_iter()
+            .map(|(k, v)| (k, (v.n, v.first.into_iter().map(|(_, s)| s).collect())))
+            .collect();
         let mut note = |ip: IpAddr, m: &Method, f: FrameRef, ts: Ts, what: String| {
             if !Profile::allows(&p.methods, m.as_str()) {
                 let e = bad.entry((ip, m.as_str().to_string())).or_default();
-                if e.len() < 1000 {
-                    e.push((f, ts, what));
+                e.0 += 1;
+                if e.1.len() < METHOD_EVIDENCE {
+                    e.1.push((f, ts, what));
                 }
             }
         };
-        for c in &cx.analysis.calls {
-            for m in call_requests_to_trunk(c, p) {
-                if let MsgKind::Request { method, .. } = &m.kind {
-                    note(m.dst.ip, method, m.frame, m.ts, start_line(m));
-                }
-            }
-        }
-        for o in cx.analysis.out_of_dialog.iter().filter(|o| p.is_trunk(&o.dst.ip)) {
-            note(o.dst.ip, &o.method, o.frame, o.ts, format!("{} {} → {}", o.method.as_str(), o.src, o.dst));
+        for o in cx
+            .analysis
+            .out_of_dialog
+            .iter()
+            .filter(|o| p.is_trunk(&o.dst.ip))
+        {
+            note(
+                o.dst.ip,
+                &o.method,
+                o.frame,
+                o.ts,
+                format!("{} {} → {}", o.method.as_str(), o.src, o.dst),
+            );
         }
         for r in &cx.analysis.registrations {
             for a in r.attempts.iter().filter(|a| p.is_trunk(&a.dst.ip)) {
-                note(a.dst.ip, &Method::Register, a.frame, a.ts, format!("REGISTER {} → {}", a.src, a.dst));
+                note(
+                    a.dst.ip,
+                    &Method::Register,
+                    a.frame,
+                    a.ts,
+                    format!("REGISTER {} → {}", a.src, a.dst),
+                );
             }
         }
-        for ((ip, method), list) in bad {
+        for ((ip, method), (n, list)) in bad {
             out.push(finding(
                 meta,
                 host(ip),
-                format!("{} {method} requests to trunk {ip}; the profile allows {}", list.len(), p.methods.join(", ")),
-                list.iter().take(3).map(|(f, t, w)| cx.ev(*f, *t, w.clone())).collect(),
+                format!(
+                    "{} {method} requests to trunk {ip}; the profile allows {}",
+                    n.min(METHOD_COUNT_CAP),
+                    p.methods.join(", ")
+                ),
+                list.into_iter().map(|(f, t, w)| cx.ev(f, t, w)).collect(),
             ));
         }
     }
@@ -407,8 +606,99 @@ rule! {
         explanation: "The provider publishes the address ranges its SIP and RTP use. Traffic with another remote address is either a misconfigured trunk (wrong proxy, old address) or someone else talking to the PBX — scanners and fraudsters — which the firewall should not let through.",
         remediation: "Point the trunk at the provider's published addresses, and allow SIP/RTP in the firewall only from those ranges.",
         thresholds: "profile `signalling_networks` / `media_networks` (CIDR), `local_networks` (ours; default: private addresses)",
-    } |cx, out, meta| {
-        let Some(p) = cx.profile.filter(|p| !p.signalling_networks.is_empty() || !p.media_networks.is_empty()) else { return };
+        aggregate: PeerAddressAgg::default(),
+    }
+}
+
+fn peer_address_profile<'a>(cx: &Ctx<'a>) -> Option<&'a Profile> {
+    cx.profile
+        .filter(|p| !p.signalling_networks.is_empty() || !p.media_networks.is_empty())
+}
+
+/// Streams a `policy.peer-address` media finding quotes.
+const PEER_MEDIA_EVIDENCE: usize = 3;
+
+/// Streams with one remote address outside the media ranges: how many (a stream with
+/// that address on both sides counts twice, as in the list it replaces), and the first
+/// [`PEER_MEDIA_EVIDENCE`] by first frame (then side: source first).
+#[derive(Default)]
+struct PeerMedia {
+    n: u64,
+    first: Vec<((FrameRef, u8), Seen)>,
+}
+
+/// What `policy.peer-address` keeps of calls and streams: per remote address outside the
+/// signalling ranges, the first call message sent to it (with its call's key, to tell
+/// which call is first); per remote address outside the media ranges, a stream count and
+/// at most [`PEER_MEDIA_EVIDENCE`] quotable streams. Bounded by the distinct foreign
+/// addresses; a call and streams with the provider or local hosts only cost nothing.
+#[derive(Default)]
+struct PeerAddressAgg {
+    sig: BTreeMap<IpAddr, (CallKey, FrameRef, Ts)>,
+    media: BTreeMap<IpAddr, PeerMedia>,
+}
+
+impl Aggregate for PeerAddressAgg {
+    fn observe(&mut self, cx: &Ctx<'_>, u: &Unit<'_>) {
+        let Some(p) = peer_address_profile(cx) else {
+            return;
+        };
+        if let Some(c) = u.call
+            && !p.signalling_networks.is_empty()
+        {
+            // Hosts that only received SIP (requests sent to them) are peers too: the
+            // first message to each, from the call first in report order.
+            let key = u.sort_key();
+            for m in c
+                .sip
+                .messages
+                .iter()
+                .filter(|m| !p.is_local(&m.dst.ip) && !p.is_trunk(&m.dst.ip))
+            {
+                match self.sig.entry(m.dst.ip) {
+                    Entry::Vacant(v) => {
+                        v.insert((call_key(key), m.frame, m.ts));
+                    }
+                    Entry::Occupied(mut o) => {
+                        let e = o.get_mut();
+                        if key < (e.0.0, e.0.1.as_str()) {
+                            *e = (call_key(key), m.frame, m.ts);
+                        }
+                    }
+                }
+            }
+        }
+        for s in &u.streams {
+            for (side, ip) in [(0u8, s.src.ip), (1, s.dst.ip)] {
+                if p.is_local(&ip) || p.is_trunk_media(&ip) {
+                    continue;
+                }
+                let e = self.media.entry(ip).or_default();
+                e.n += 1;
+                let k = (s.first_frame, side);
+                keep_first(
+                    &mut e.first,
+                    PEER_MEDIA_EVIDENCE,
+                    |x| *x < k,
+                    || {
+                        (
+                            k,
+                            (
+                                s.first_frame,
+                                s.first_ts,
+                                format!("RTP 0x{:08X} {} → {}", s.ssrc, s.src, s.dst),
+                            ),
+                        )
+                    },
+                );
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, cx: &Ctx<'_>, meta: &'static RuleMeta, out: &mut Vec<Finding>) {
+        let Some(p) = peer_address_profile(cx) else {
+            return;
+        };
         let mut sig: BTreeMap<IpAddr, (FrameRef, Ts, u64)> = BTreeMap::new();
         if !p.signalling_networks.is_empty() {
             for h in &cx.analysis.hosts {
@@ -422,35 +712,33 @@ rule! {
                 }
                 e.2 += h.packets;
             }
-            // Hosts that only received SIP (requests sent to them) are peers too.
-            for c in &cx.analysis.calls {
-                for m in c.sip.messages.iter().filter(|m| !p.is_local(&m.dst.ip) && !p.is_trunk(&m.dst.ip)) {
-                    sig.entry(m.dst.ip).or_insert((m.frame, m.ts, 0));
-                }
+            // The hosts first, then what the calls sent to others.
+            for (ip, (_, f, ts)) in self.sig {
+                sig.entry(ip).or_insert((f, ts, 0));
             }
         }
         for (ip, (f, ts, n)) in sig {
             out.push(finding(
                 meta,
                 host(ip),
-                format!("SIP with {ip}, outside the provider's signalling ranges ({n} packets from it)"),
+                format!(
+                    "SIP with {ip}, outside the provider's signalling ranges ({n} packets from it)"
+                ),
                 vec![cx.ev(f, ts, format!("first SIP packet with {ip}"))],
             ));
         }
-        let mut media: BTreeMap<IpAddr, Vec<&crate::correlate::Stream>> = BTreeMap::new();
-        for s in &cx.analysis.streams {
-            for ip in [s.src.ip, s.dst.ip] {
-                if !p.is_local(&ip) && !p.is_trunk_media(&ip) {
-                    media.entry(ip).or_default().push(s);
-                }
-            }
-        }
-        for (ip, list) in media {
+        for (ip, m) in self.media {
             out.push(finding(
                 meta,
                 host(ip),
-                format!("{} RTP streams with {ip}, outside the provider's media ranges", list.len()),
-                list.iter().take(3).map(|s| cx.ev(s.first_frame, s.first_ts, format!("RTP 0x{:08X} {} → {}", s.ssrc, s.src, s.dst))).collect(),
+                format!(
+                    "{} RTP streams with {ip}, outside the provider's media ranges",
+                    m.n
+                ),
+                m.first
+                    .into_iter()
+                    .map(|(_, (f, ts, what))| cx.ev(f, ts, what))
+                    .collect(),
             ));
         }
     }
@@ -491,20 +779,70 @@ rule! {
         explanation: "A trunk carries at most a contracted number of simultaneous calls. Calls beyond the limit are rejected by the provider (typically 403, 486 or 503), which looks like random failures at busy hours.",
         remediation: "Raise the channel limit with the provider, or cap outbound calls on the PBX (call limit per trunk) so excess calls overflow to a second trunk.",
         thresholds: "profile `max_channels`; answered calls with the trunk counted from answer to BYE (or last message)",
-    } |cx, out, meta| {
-        let Some(p) = cx.profile else { return };
-        let Some(limit) = p.max_channels else { return };
+        aggregate: ChannelsAgg::default(),
+    }
+}
+
+/// An answered call with the trunk, as `policy.channels` counts it.
+struct Answered {
+    key: CallKey,
+    answer: Ts,
+    end: Ts,
+    /// The call's first message at or after the answer (else its first frame): the frame
+    /// cited when this call's answer is the one that goes over the limit.
+    frame: FrameRef,
+}
+
+/// What `policy.channels` keeps per answered call with the trunk: its key (report order
+/// breaks ties between simultaneous answers), answer and end times and one frame. The
+/// peak needs every interval, as the units come in any order; unanswered calls and calls
+/// without the trunk cost nothing.
+#[derive(Default)]
+struct ChannelsAgg {
+    calls: Vec<Answered>,
+}
+
+fn channels_limit(cx: &Ctx<'_>) -> Option<u32> {
+    cx.profile.and_then(|p| p.max_channels)
+}
+
+impl Aggregate for ChannelsAgg {
+    fn observe(&mut self, cx: &Ctx<'_>, u: &Unit<'_>) {
+        let (Some(p), Some(_)) = (cx.profile, channels_limit(cx)) else {
+            return;
+        };
+        let Some(c) = u.call else { return };
+        let s = &c.sip;
+        if !(p.is_trunk(&s.caller.ip) || p.is_trunk(&s.callee.ip)) {
+            return;
+        }
+        let Some(a) = s.answer_ts else { return };
+        let end = s.bye.as_ref().map(|b| b.ts).unwrap_or(s.end).max(a);
+        let frame = s
+            .messages
+            .iter()
+            .find(|m| m.ts >= a)
+            .map(|m| m.frame)
+            .unwrap_or(s.first_frame);
+        self.calls.push(Answered {
+            key: call_key(u.sort_key()),
+            answer: a,
+            end,
+            frame,
+        });
+    }
+
+    fn finish(mut self: Box<Self>, cx: &Ctx<'_>, meta: &'static RuleMeta, out: &mut Vec<Finding>) {
+        let Some(limit) = channels_limit(cx) else {
+            return;
+        };
+        // Index = place in report order, as in the model's list of calls.
+        self.calls.sort_by(|a, b| a.key.cmp(&b.key));
         // (time, +1/-1, call index); ends sort before starts at the same instant.
-        let mut ev_list: Vec<(Ts, i32, usize)> = Vec::new();
-        for (i, c) in cx.analysis.calls.iter().enumerate() {
-            let s = &c.sip;
-            if !(p.is_trunk(&s.caller.ip) || p.is_trunk(&s.callee.ip)) {
-                continue;
-            }
-            let Some(a) = s.answer_ts else { continue };
-            let e = s.bye.as_ref().map(|b| b.ts).unwrap_or(s.end).max(a);
-            ev_list.push((a, 1, i));
-            ev_list.push((e, -1, i));
+        let mut ev_list: Vec<(Ts, i32, usize)> = Vec::with_capacity(2 * self.calls.len());
+        for (i, c) in self.calls.iter().enumerate() {
+            ev_list.push((c.answer, 1, i));
+            ev_list.push((c.end, -1, i));
         }
         ev_list.sort_by_key(|(t, d, i)| (*t, *d, *i));
         let mut cur = 0i64;
@@ -521,18 +859,26 @@ rule! {
         }
         let Some((t, i)) = first_over else { return };
         let mut ev = Vec::new();
-        if let Some(c) = cx.analysis.calls.get(i) {
-            let frame = c
-                .sip
-                .messages
-                .iter()
-                .find(|m| m.ts >= t)
-                .map(|m| m.frame)
-                .unwrap_or(c.sip.first_frame);
-            ev.push(cx.ev(frame, t, format!("call {} answered while {limit} calls were up", c.sip.call_id)));
+        // The count first exceeds the limit on an answer (only answers raise it), so `t`
+        // is that call's answer and its kept frame is the one at or after `t`.
+        if let Some(c) = self.calls.get(i) {
+            ev.push(cx.ev(
+                c.frame,
+                t,
+                format!("call {} answered while {limit} calls were up", c.key.1),
+            ));
         }
-        ev.push(Evidence { frame: None, time: None, what: format!("peak {peak} concurrent answered calls > limit {limit}") });
-        out.push(finding(meta, Subject::Capture, format!("{peak} concurrent calls on the trunk (limit {limit})"), ev));
+        ev.push(Evidence {
+            frame: None,
+            time: None,
+            what: format!("peak {peak} concurrent answered calls > limit {limit}"),
+        });
+        out.push(finding(
+            meta,
+            Subject::Capture,
+            format!("{peak} concurrent calls on the trunk (limit {limit})"),
+            ev,
+        ));
     }
 }
 
