@@ -620,11 +620,11 @@ const PEER_MEDIA_EVIDENCE: usize = 3;
 
 /// Streams with one remote address outside the media ranges: how many (a stream with
 /// that address on both sides counts twice, as in the list it replaces), and the first
-/// [`PEER_MEDIA_EVIDENCE`] by first frame (then side: source first).
+/// [`PEER_MEDIA_EVIDENCE`] in discovery order (then side: source first).
 #[derive(Default)]
 struct PeerMedia {
     n: u64,
-    first: Vec<((FrameRef, u8), Seen)>,
+    first: Vec<((u64, u8), Seen)>,
 }
 
 /// What `policy.peer-address` keeps of calls and streams: per remote address outside the
@@ -675,7 +675,7 @@ impl Aggregate for PeerAddressAgg {
                 }
                 let e = self.media.entry(ip).or_default();
                 e.n += 1;
-                let k = (s.first_frame, side);
+                let k = (s.order, side);
                 keep_first(
                     &mut e.first,
                     PEER_MEDIA_EVIDENCE,
