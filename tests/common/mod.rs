@@ -279,11 +279,6 @@ pub fn per_call_diff(
 /// Rules that still read calls or streams from the whole model; each is being turned into
 /// a running aggregate (`rules::Aggregate`), and leaves this list when it is.
 const PENDING: &[&str] = &[
-    "media.none",
-    "media.orphan",
-    "nat.media-to-unroutable",
-    "alg.rewrite-inconsistent",
-    "reg.binding-expired-inbound-lost",
     "security.scanner",
     "security.bruteforce",
     "security.toll-fraud",

@@ -134,44 +134,89 @@ rule! {
         explanation: "The call was answered and lasted, the SDP negotiated audio, but no RTP was captured in either direction: both parties hear silence — or the capture point does not see the media path (media relayed elsewhere). When the capture holds no RTP at all, the capture point is the likelier explanation (a SIP-only filter, a signalling-only port mirror, a load test without media), and the calls are reported once, as a warning about the capture.",
         remediation: "Check that the capture sees the media path; then firewall rules for the RTP port range and the addresses in the SDP.",
         thresholds: "answered call ≥ 2 s with audio in SDP and no stream; when the capture holds no RTP at all, one capture-level warning for all such calls",
-    } |cx, out, meta| {
-        let hits: Vec<(&Call, f64)> = cx
-            .analysis
-            .calls
-            .iter()
-            .filter_map(|c| talked(c).map(|d| (c, d)))
-            .filter(|(c, _)| c.streams.is_empty() && refs(c).any(|r| audio_sdp(&r.sdp)))
-            .collect();
-        let evidence = |c: &Call, d: f64, ev: &mut Vec<Evidence>| {
-            for r in refs(c).take(2) {
-                if let Some(m) = r.sdp.audio() {
-                    ev.push(cx.ev(
-                        r.frame,
-                        r.ts,
-                        format!(
-                            "SDP in {}: {} ({})",
-                            r.carried_in,
-                            m.line,
-                            r.sdp
-                                .media_connection(m)
-                                .map(|x| x.line.clone())
-                                .unwrap_or_default()
-                        ),
-                    ));
-                }
+        aggregate: NoMediaAgg::default(),
+    }
+}
+
+/// What `media.none` keeps of an answered call without streams: its place in the report,
+/// its subject, its duration and its evidence, pre-rendered (each such call is cited,
+/// alone or among the capture-level finding's first three, and which of the two forms
+/// applies is known only at the end). A call with a stream costs nothing; the one flag
+/// stands for "the model holds a stream" (a capture-level verdict needs none at all).
+#[derive(Default)]
+struct NoMediaAgg {
+    hits: Vec<Silent>,
+    any_stream: bool,
+}
+
+/// An answered call of `media.none` without streams.
+struct Silent {
+    key: (crate::types::FrameRef, String),
+    subject: Subject,
+    duration_s: f64,
+    evidence: Vec<Evidence>,
+}
+
+impl crate::rules::Aggregate for NoMediaAgg {
+    fn observe(&mut self, cx: &Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        if !u.streams.is_empty() {
+            self.any_stream = true;
+        }
+        let Some(c) = u.call else { return };
+        let Some(d) = talked(c) else { return };
+        if !c.streams.is_empty() || !refs(c).any(|r| audio_sdp(&r.sdp)) {
+            return;
+        }
+        let mut ev = Vec::new();
+        for r in refs(c).take(2) {
+            if let Some(m) = r.sdp.audio() {
+                ev.push(cx.ev(
+                    r.frame,
+                    r.ts,
+                    format!(
+                        "SDP in {}: {} ({})",
+                        r.carried_in,
+                        m.line,
+                        r.sdp
+                            .media_connection(m)
+                            .map(|x| x.line.clone())
+                            .unwrap_or_default()
+                    ),
+                ));
             }
-            ev.push(Evidence {
-                frame: None,
-                time: None,
-                what: format!("no RTP during {} of answered call {}", fmt_s(d), c.sip.call_id),
-            });
-        };
-        let no_rtp_anywhere =
-            cx.analysis.streams.is_empty() && cx.analysis.capture.accounting.rtp == 0;
+        }
+        ev.push(Evidence {
+            frame: None,
+            time: None,
+            what: format!(
+                "no RTP during {} of answered call {}",
+                fmt_s(d),
+                c.sip.call_id
+            ),
+        });
+        let (frame, id) = u.sort_key();
+        self.hits.push(Silent {
+            key: (frame, id.to_string()),
+            subject: call_subject(c),
+            duration_s: d,
+            evidence: ev,
+        });
+    }
+
+    fn finish(
+        self: Box<Self>,
+        cx: &Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<crate::rules::Finding>,
+    ) {
+        let mut hits = self.hits;
+        // Calls in report order, as the whole-model check met them.
+        hits.sort_by(|a, b| a.key.cmp(&b.key));
+        let no_rtp_anywhere = !self.any_stream && cx.analysis.capture.accounting.rtp == 0;
         if no_rtp_anywhere && !hits.is_empty() {
             let mut ev = Vec::new();
-            for (c, d) in hits.iter().take(3) {
-                evidence(c, *d, &mut ev);
+            for h in hits.iter().take(3) {
+                ev.extend_from_slice(&h.evidence);
             }
             ev.push(Evidence {
                 frame: None,
@@ -194,17 +239,15 @@ rule! {
             out.push(f);
             return;
         }
-        for (c, d) in hits {
-            let mut ev = Vec::new();
-            evidence(c, d, &mut ev);
+        for h in hits {
             out.push(finding(
                 meta,
-                call_subject(c),
+                h.subject,
                 format!(
                     "answered call lasted {} without RTP in either direction",
-                    fmt_s(d)
+                    fmt_s(h.duration_s)
                 ),
-                ev,
+                h.evidence,
             ));
         }
     }
@@ -281,40 +324,70 @@ rule! {
         explanation: "These RTP streams belong to no call in the capture: the signalling was not captured (started before the capture, other interface, encrypted), or something sends media nobody negotiated.",
         remediation: "Start the capture before the call, capture signalling and media on the same point, or check for unwanted media sources.",
         thresholds: "a stream with at least 10 packets attached to no call",
-    } |cx, out, meta| {
-        let orphans: Vec<&Stream> = cx
-            .analysis
-            .streams
-            .iter()
-            .filter(|s| s.call.is_none() && s.stats.packets >= 10)
-            .collect();
-        if orphans.is_empty() {
+        aggregate: OrphanAgg::default(),
+    }
+}
+
+/// Orphan streams cited as evidence.
+const ORPHAN_EVIDENCE: usize = 5;
+
+/// What `media.orphan` keeps: the number of orphan streams of 10 packets or more, the
+/// evidence of the first few of them in capture order (at most [`ORPHAN_EVIDENCE`], kept
+/// sorted, so bounded whatever the number of orphans), and whether any call was seen (the
+/// summary's "why"). A call and its streams cost nothing.
+#[derive(Default)]
+struct OrphanAgg {
+    count: usize,
+    /// Discovery order (the order of the model's streams) → evidence.
+    first: Vec<(u64, Evidence)>,
+    any_call: bool,
+}
+
+impl crate::rules::Aggregate for OrphanAgg {
+    fn observe(&mut self, cx: &Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        if u.call.is_some() {
+            self.any_call = true;
             return;
         }
-        let ev = orphans
-            .iter()
-            .take(5)
-            .map(|s| {
-                cx.ev(
-                    s.first_frame,
-                    s.first_ts,
-                    format!(
-                        "0x{:08X} {} → {} ({} packets)",
-                        s.ssrc, s.src, s.dst, s.stats.packets
-                    ),
-                )
-            })
-            .collect();
-        let why = if cx.analysis.calls.is_empty() {
-            "no SIP call in the capture"
-        } else {
+        for s in u.streams.iter().filter(|s| s.stats.packets >= 10) {
+            self.count += 1;
+            let key = s.order;
+            let at = self.first.partition_point(|(k, _)| *k <= key);
+            if at >= ORPHAN_EVIDENCE {
+                continue;
+            }
+            let ev = cx.ev(
+                s.first_frame,
+                s.first_ts,
+                format!(
+                    "0x{:08X} {} → {} ({} packets)",
+                    s.ssrc, s.src, s.dst, s.stats.packets
+                ),
+            );
+            self.first.insert(at, (key, ev));
+            self.first.truncate(ORPHAN_EVIDENCE);
+        }
+    }
+
+    fn finish(
+        self: Box<Self>,
+        _cx: &Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<crate::rules::Finding>,
+    ) {
+        if self.count == 0 {
+            return;
+        }
+        let why = if self.any_call {
             "no call's SDP names them"
+        } else {
+            "no SIP call in the capture"
         };
         out.push(finding(
             meta,
             Subject::Capture,
-            format!("{} RTP streams without a call ({why})", orphans.len()),
-            ev,
+            format!("{} RTP streams without a call ({why})", self.count),
+            self.first.into_iter().map(|(_, ev)| ev).collect(),
         ));
     }
 }

@@ -185,23 +185,47 @@ rule! {
         explanation: "RTP leaves a public address toward a private (unroutable) one — the address the other side's SDP announced from behind its NAT. Those packets go nowhere: that side hears nothing.",
         remediation: "Enable media latching/comedia on the public side (send to where RTP comes from), or fix the NATed side's SDP (public address, STUN, no half-working SIP ALG).",
         thresholds: "stream destination unroutable, source routable, and the private host never seen sending (else the capture is on its side of the NAT)",
-    } |cx, out, meta| {
-        // Every address seen sending, collected once (a per-stream scan of all streams was
-        // quadratic: 100,000 flood streams to private addresses took minutes).
-        let senders: std::collections::HashSet<IpAddr> = cx
-            .analysis
-            .streams
-            .iter()
-            .map(|o| o.src.ip)
-            .chain(cx.analysis.hosts.iter().map(|h| h.endpoint.ip))
-            .collect();
-        for s in &cx.analysis.streams {
+        aggregate: MediaToUnroutableAgg::default(),
+    }
+}
+
+/// A stream `nat.media-to-unroutable` may report, pre-rendered.
+struct Unroutable {
+    /// Its place among the streams (discovery order).
+    key: u64,
+    subject: Subject,
+    summary: String,
+    evidence: Vec<Evidence>,
+}
+
+/// What `nat.media-to-unroutable` keeps: the private addresses seen sending RTP (the
+/// only senders a candidate's destination can match; the signalling senders are in the
+/// model's hosts at the end), and, by destination, the streams sent from a public to a
+/// private address with 3 packets or more whose destination has not been seen sending
+/// (with their evidence). A destination seen sending drops its streams at once: a capture
+/// on the LAN side of the NAT, where every call has such a stream and its reverse, keeps
+/// one address per phone, not one stream per call; a call between public addresses
+/// costs nothing.
+#[derive(Default)]
+struct MediaToUnroutableAgg {
+    candidates: std::collections::HashMap<IpAddr, Vec<Unroutable>>,
+    private_senders: std::collections::HashSet<IpAddr>,
+}
+
+impl crate::rules::Aggregate for MediaToUnroutableAgg {
+    fn observe(&mut self, cx: &crate::rules::Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        for s in u.streams.iter().filter(|s| is_unroutable(&s.src.ip)) {
+            if self.private_senders.insert(s.src.ip) {
+                self.candidates.remove(&s.src.ip);
+            }
+        }
+        for s in &u.streams {
             if !is_unroutable(&s.dst.ip) || is_unroutable(&s.src.ip) || s.stats.packets < 3 {
                 continue;
             }
             // If the private host itself shows up as a sender, the capture is on its side of
             // the NAT, where these packets do arrive (normal on the LAN side).
-            if senders.contains(&s.dst.ip) {
+            if self.private_senders.contains(&s.dst.ip) {
                 continue;
             }
             let mut ev = vec![cx.ev(
@@ -209,7 +233,7 @@ rule! {
                 s.first_ts,
                 format!("RTP {} → {} ({} packets)", s.src, s.dst, s.stats.packets),
             )];
-            if let Some(c) = s.call.and_then(|i| cx.analysis.calls.get(i))
+            if let Some(c) = u.call
                 && let Some(r) = refs(c).find(|r| sdp_endpoints(&r.sdp).contains(&s.dst))
                 && let Some(cl) = r.sdp.audio().and_then(|m| r.sdp.media_connection(m))
             {
@@ -219,15 +243,41 @@ rule! {
                     format!("announced in SDP of {}: {}", r.carried_in, cl.line),
                 ));
             }
-            out.push(finding(
-                meta,
-                stream_subject(s),
-                format!(
-                    "{} RTP packets sent from public {} to private {}: they cannot arrive",
-                    s.stats.packets, s.src, s.dst
-                ),
-                ev,
-            ));
+            self.candidates
+                .entry(s.dst.ip)
+                .or_default()
+                .push(Unroutable {
+                    key: s.order,
+                    subject: stream_subject(s),
+                    summary: format!(
+                        "{} RTP packets sent from public {} to private {}: they cannot arrive",
+                        s.stats.packets, s.src, s.dst
+                    ),
+                    evidence: ev,
+                });
+        }
+    }
+
+    fn finish(
+        self: Box<Self>,
+        cx: &crate::rules::Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<crate::rules::Finding>,
+    ) {
+        // The signalling senders, collected once (a per-stream scan of every host was
+        // quadratic: 100,000 flood streams to private addresses took minutes).
+        let senders: std::collections::HashSet<IpAddr> =
+            cx.analysis.hosts.iter().map(|h| h.endpoint.ip).collect();
+        let mut kept: Vec<Unroutable> = self
+            .candidates
+            .into_iter()
+            .filter(|(dst, _)| !senders.contains(dst))
+            .flat_map(|(_, v)| v)
+            .collect();
+        // Streams in capture order, as the whole-model check met them.
+        kept.sort_by_key(|a| a.key);
+        for c in kept {
+            out.push(finding(meta, c.subject, c.summary, c.evidence));
         }
     }
 }
@@ -351,51 +401,107 @@ rule! {
         explanation: "Parts of the same message disagree in a way an in-flight rewrite produces: the SDP c= address was changed but o= left private (or the reverse), Contact was rewritten but Via not, or Content-Length no longer matches the body. Router SIP ALGs do this and often break calls. One sign alone is weak: a phone configured with STUN legitimately puts its public address in c= (and Contact) and leaves o= (and Via) private, so a single sign is reported as info; two or more signs in one call are a warning. A Content-Length mismatch alone is left to sip.malformed.",
         remediation: "Disable the SIP ALG (\"SIP helper\", \"SIP passthrough\") on the router and fix NAT on the phone instead (STUN, rport, public address).",
         thresholds: "signs: c=/o= routability differs; Contact and top Via routability differ in a request; Content-Length mismatch. ≥ 2 signs: warning; c=/o= or Contact/Via alone: info",
-    } |cx, out, meta| {
-        for c in &cx.analysis.calls {
-            let mut ev = Vec::new();
-            let mut what = Vec::new();
-            for r in refs(c) {
-                let (Some(o), Some(cl)) = (
-                    r.sdp.origin.as_ref(),
-                    r.sdp.audio().and_then(|m| r.sdp.media_connection(m)),
-                ) else {
-                    continue;
-                };
-                if let (Some(oip), Some(cip)) = (o.ip, cl.ip)
-                    && is_unroutable(&oip) != is_unroutable(&cip)
-                    && !cip.is_unspecified()
-                {
-                    ev.push(cx.ev(r.frame, r.ts, cl.line.clone()));
-                    ev.push(cx.ev(r.frame, r.ts, o.line.clone()));
-                    what.push(format!("c= {} but o= {}", cip, oip));
-                    break;
-                }
+        aggregate: AlgRewriteAgg::default(),
+    }
+}
+
+/// A call of `alg.rewrite-inconsistent` with a sign in its headers or SDP.
+struct Rewritten {
+    key: (crate::types::FrameRef, String),
+    subject: Subject,
+    evidence: Vec<Evidence>,
+    what: Vec<String>,
+    /// The frames of its messages, sorted: a Content-Length anomaly (in the model at the
+    /// end) counts for the call when it is at one of them.
+    frames: Vec<crate::types::FrameRef>,
+}
+
+/// What `alg.rewrite-inconsistent` keeps: only the calls with a c=/o= or Contact/Via
+/// sign (the rest never make a finding), with their evidence and the frames of their
+/// messages (at most `MAX_CALL_MESSAGES` each) to join the Content-Length anomalies at
+/// the end. A call without a sign costs nothing.
+#[derive(Default)]
+struct AlgRewriteAgg {
+    calls: Vec<Rewritten>,
+}
+
+impl crate::rules::Aggregate for AlgRewriteAgg {
+    fn observe(&mut self, cx: &crate::rules::Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        let Some(c) = u.call else { return };
+        let mut ev = Vec::new();
+        let mut what = Vec::new();
+        for r in refs(c) {
+            let (Some(o), Some(cl)) = (
+                r.sdp.origin.as_ref(),
+                r.sdp.audio().and_then(|m| r.sdp.media_connection(m)),
+            ) else {
+                continue;
+            };
+            if let (Some(oip), Some(cip)) = (o.ip, cl.ip)
+                && is_unroutable(&oip) != is_unroutable(&cip)
+                && !cip.is_unspecified()
+            {
+                ev.push(cx.ev(r.frame, r.ts, cl.line.clone()));
+                ev.push(cx.ev(r.frame, r.ts, o.line.clone()));
+                what.push(format!("c= {} but o= {}", cip, oip));
+                break;
             }
-            // Requests only (responses copy the request's Vias); headers parsed only there.
-            for m in c.sip.messages.iter().filter(|m| matches!(m.kind, MsgKind::Request { .. })) {
-                let contact = m
-                    .msg
-                    .contacts()
-                    .first()
-                    .and_then(|n| uri_host_port(&n.uri).and_then(|(h, _)| ip_of(h)));
-                let via = m.msg.top_via().and_then(|v| ip_of(&v.host));
-                if let (Some(ci), Some(vi)) = (contact, via)
-                    && is_unroutable(&ci) != is_unroutable(&vi)
-                {
-                    for k in [HeaderName::Contact, HeaderName::Via] {
-                        if let Some(l) = header_line(m, k) {
-                            ev.push(cx.ev(m.frame, m.ts, l));
-                        }
+        }
+        // Requests only (responses copy the request's Vias); headers parsed only there.
+        for m in c
+            .sip
+            .messages
+            .iter()
+            .filter(|m| matches!(m.kind, MsgKind::Request { .. }))
+        {
+            let contact = m
+                .msg
+                .contacts()
+                .first()
+                .and_then(|n| uri_host_port(&n.uri).and_then(|(h, _)| ip_of(h)));
+            let via = m.msg.top_via().and_then(|v| ip_of(&v.host));
+            if let (Some(ci), Some(vi)) = (contact, via)
+                && is_unroutable(&ci) != is_unroutable(&vi)
+            {
+                for k in [HeaderName::Contact, HeaderName::Via] {
+                    if let Some(l) = header_line(m, k) {
+                        ev.push(cx.ev(m.frame, m.ts, l));
                     }
-                    what.push(format!("Contact {ci} but Via {vi}"));
-                    break;
                 }
+                what.push(format!("Contact {ci} but Via {vi}"));
+                break;
             }
-            let signs_in_headers = what.len();
+        }
+        // A Content-Length mismatch alone is left to sip.malformed.
+        if what.is_empty() {
+            return;
+        }
+        let mut frames: Vec<_> = c.sip.messages.iter().map(|m| m.frame).collect();
+        frames.sort_unstable();
+        frames.dedup();
+        let (frame, id) = u.sort_key();
+        self.calls.push(Rewritten {
+            key: (frame, id.to_string()),
+            subject: call_subject(c),
+            evidence: ev,
+            what,
+            frames,
+        });
+    }
+
+    fn finish(
+        self: Box<Self>,
+        cx: &crate::rules::Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<crate::rules::Finding>,
+    ) {
+        let mut calls = self.calls;
+        // Calls in report order, as the whole-model check met them.
+        calls.sort_by(|a, b| a.key.cmp(&b.key));
+        for c in calls {
+            let (mut ev, mut what) = (c.evidence, c.what);
             if let Some(a) = cx.analysis.anomalies.iter().find(|a| {
-                a.kind == "sip.content_length_mismatch"
-                    && c.sip.messages.iter().any(|m| m.frame == a.frame)
+                a.kind == "sip.content_length_mismatch" && c.frames.binary_search(&a.frame).is_ok()
             }) {
                 ev.push(Evidence {
                     frame: Some(a.frame),
@@ -404,15 +510,16 @@ rule! {
                 });
                 what.push("Content-Length does not match the body".into());
             }
-            if signs_in_headers == 0 {
-                continue;
-            }
             let mut f = finding(
                 meta,
-                call_subject(c),
+                c.subject,
                 format!(
                     "in-flight rewriting {}: {}",
-                    if what.len() >= 2 { "suspected" } else { "possible (one sign only; STUN phones do this too)" },
+                    if what.len() >= 2 {
+                        "suspected"
+                    } else {
+                        "possible (one sign only; STUN phones do this too)"
+                    },
                     what.join("; ")
                 ),
                 ev,

@@ -288,31 +288,67 @@ rule! {
     }
 }
 
-/// Timestamps of SIP messages sent from `ep` (all calls, registrations, OOD), sorted.
-fn sent_from(cx: &crate::rules::Ctx<'_>, ep: &Endpoint) -> Vec<Ts> {
+/// Timestamps of SIP messages sent from `ep` outside calls (registrations, OOD).
+fn sent_from<'a>(cx: &'a crate::rules::Ctx<'_>, ep: &'a Endpoint) -> impl Iterator<Item = Ts> + 'a {
     let a = cx.analysis;
-    let mut v: Vec<Ts> = a
-        .calls
+    a.registrations
         .iter()
-        .flat_map(|c| c.sip.messages.iter())
-        .filter(|m| m.src == *ep)
-        .map(|m| m.ts)
-        .chain(
-            a.registrations
-                .iter()
-                .flat_map(|r| r.attempts.iter())
-                .filter(|x| x.src == *ep)
-                .map(|x| x.ts),
-        )
+        .flat_map(|r| r.attempts.iter())
+        .filter(move |x| x.src == *ep)
+        .map(|x| x.ts)
         .chain(
             a.out_of_dialog
                 .iter()
-                .filter(|o| o.src == *ep)
+                .filter(move |o| o.src == *ep)
                 .map(|o| o.ts),
         )
-        .collect();
-    v.sort();
-    v
+}
+
+/// When one endpoint sent SIP in calls, as runs of messages no two consecutive of which
+/// are more than `nat` seconds apart (start → end): a time inside a run has a message
+/// at most `nat` seconds before it, and after a run the last message before it is the
+/// run's end. That is all `reg.binding-expired-inbound-lost` asks of calls, and it
+/// costs one entry per silence longer than the NAT timeout, not one per message.
+#[derive(Default)]
+struct Runs(std::collections::BTreeMap<Ts, Ts>);
+
+/// What [`Runs::last_before`] knows of the call messages before a time.
+enum Before {
+    /// One within the NAT timeout: the binding was alive.
+    Recent,
+    /// The last one (or none).
+    Last(Option<Ts>),
+}
+
+impl Runs {
+    fn insert(&mut self, ts: Ts, nat: f64) {
+        // The same test as the rule's `idle <= nat`, so that a time inside a run is
+        // exactly a time the rule would not judge idle.
+        let close = |end: Ts, next: Ts| next <= end || next.secs_since(end) <= nat;
+        let (mut start, mut end) = (ts, ts);
+        if let Some((&s, &e)) = self.0.range(..=start).next_back()
+            && close(e, start)
+        {
+            self.0.remove(&s);
+            start = s;
+            end = end.max(e);
+        }
+        while let Some((&s, &e)) = self.0.range(start..).next()
+            && close(end, s)
+        {
+            self.0.remove(&s);
+            end = end.max(e);
+        }
+        self.0.insert(start, end);
+    }
+
+    fn last_before(&self, t: Ts) -> Before {
+        match self.0.range(..t).next_back() {
+            None => Before::Last(None),
+            Some((_, &end)) if end < t => Before::Last(Some(end)),
+            Some(_) => Before::Recent,
+        }
+    }
 }
 
 rule! {
@@ -323,20 +359,74 @@ rule! {
         explanation: "An INVITE was sent to a registered phone's public address and got no answer, after the phone had been silent longer than a NAT binding lasts. The router had forgotten the mapping and dropped the INVITE: the classic \"incoming calls stop working a few minutes after the phone registers, outgoing calls work\".",
         remediation: "Enable keepalives on the phone (every 20–170 s), or lower the registration expiry below the router's UDP timeout (not below 60 s), or forward the SIP port on the router; disable SIP ALG.",
         thresholds: "INVITE to a registered contact's source address, no response, UA silent > nat_timeout_s (120 s) before it",
-    } |cx, out, meta| {
+        aggregate: BindingExpiredAgg::default(),
+    }
+}
+
+/// A call whose first INVITE got no response, as `reg.binding-expired-inbound-lost`
+/// reports it.
+struct Unanswered {
+    key: (crate::types::FrameRef, String),
+    subject: Subject,
+    src: Endpoint,
+    dst: Endpoint,
+    first_frame: crate::types::FrameRef,
+    first_ts: Ts,
+    retransmissions: u32,
+}
+
+/// What `reg.binding-expired-inbound-lost` keeps: the calls whose first INVITE got no
+/// response (a few fields each), and for every endpoint that sent SIP in a call the
+/// [`Runs`] of its messages (one entry per silence longer than the NAT timeout, so an
+/// endpoint that talks steadily costs one entry whatever its number of calls). The
+/// registrations and out-of-dialog requests are joined at the end.
+#[derive(Default)]
+struct BindingExpiredAgg {
+    unanswered: Vec<Unanswered>,
+    sent: std::collections::HashMap<Endpoint, Runs>,
+}
+
+impl crate::rules::Aggregate for BindingExpiredAgg {
+    fn observe(&mut self, cx: &crate::rules::Ctx<'_>, u: &crate::rules::Unit<'_>) {
+        let Some(c) = u.call else { return };
         let nat = cx.thresholds.nat_timeout_s;
-        for c in &cx.analysis.calls {
-            let Some(inv) = c
-                .sip
-                .transactions
-                .iter()
-                .find(|t| t.method == Method::Invite)
-            else {
-                continue;
-            };
-            if !inv.responses.is_empty() {
-                continue;
-            }
+        for m in &c.sip.messages {
+            self.sent.entry(m.src).or_default().insert(m.ts, nat);
+        }
+        let Some(inv) = c
+            .sip
+            .transactions
+            .iter()
+            .find(|t| t.method == Method::Invite)
+        else {
+            return;
+        };
+        if !inv.responses.is_empty() {
+            return;
+        }
+        let (frame, id) = u.sort_key();
+        self.unanswered.push(Unanswered {
+            key: (frame, id.to_string()),
+            subject: call_subject(c),
+            src: inv.src,
+            dst: inv.dst,
+            first_frame: inv.first_frame,
+            first_ts: inv.first_ts,
+            retransmissions: inv.retransmissions,
+        });
+    }
+
+    fn finish(
+        self: Box<Self>,
+        cx: &crate::rules::Ctx<'_>,
+        meta: &'static crate::rules::RuleMeta,
+        out: &mut Vec<crate::rules::Finding>,
+    ) {
+        let nat = cx.thresholds.nat_timeout_s;
+        let mut unanswered = self.unanswered;
+        // Calls in report order, as the whole-model check met them.
+        unanswered.sort_by(|a, b| a.key.cmp(&b.key));
+        for inv in unanswered {
             let Some(reg) = cx.analysis.registrations.iter().find(|r| {
                 r.attempts
                     .iter()
@@ -344,9 +434,18 @@ rule! {
             }) else {
                 continue;
             };
+            let in_calls = match self.sent.get(&inv.dst) {
+                Some(runs) => runs.last_before(inv.first_ts),
+                None => Before::Last(None),
+            };
+            // A call message within the NAT timeout before the INVITE: whatever else was
+            // sent, the silence was not longer.
+            let Before::Last(in_calls) = in_calls else {
+                continue;
+            };
             let mut sent: Vec<Ts> = sent_from(cx, &inv.dst)
-                .into_iter()
                 .filter(|t| *t < inv.first_ts)
+                .chain(in_calls)
                 .collect();
             if let Some(h) = host(cx, &inv.dst)
                 && let Some(ft) = h.max_gap_from_ts
@@ -394,11 +493,11 @@ rule! {
                 ),
             });
             out.push(finding(
-            meta,
-            call_subject(c),
-            format!("inbound INVITE to registered {} unanswered; the phone had been silent {} (> {nat:.0} s): NAT binding expired", inv.dst, fmt_s(idle)),
-            ev,
-        ));
+                meta,
+                inv.subject,
+                format!("inbound INVITE to registered {} unanswered; the phone had been silent {} (> {nat:.0} s): NAT binding expired", inv.dst, fmt_s(idle)),
+                ev,
+            ));
         }
     }
 }
@@ -534,6 +633,47 @@ rule! {
                         ),
                     )],
                 ));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Before, Runs};
+    use crate::types::Ts;
+
+    /// `Runs` answers what the whole list of message times answered: the last time before
+    /// `t`, unless one is within the NAT timeout (then the rule would not fire anyway).
+    #[test]
+    fn runs_agree_with_the_list_of_times() {
+        let nat = 120.0;
+        // Deterministic pseudo-random times (seconds), inserted in shuffled order.
+        let mut x: u64 = 12345;
+        let mut next = || {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            x >> 33
+        };
+        for _ in 0..50 {
+            let times: Vec<Ts> = (0..40)
+                .map(|_| Ts((next() % 3000) as i64 * 1_000_000_000 + (next() % 3) as i64))
+                .collect();
+            let mut runs = Runs::default();
+            for t in &times {
+                runs.insert(*t, nat);
+            }
+            for q in 0..3100 {
+                let t = Ts(q * 1_000_000_000 + 1);
+                let last = times.iter().filter(|x| **x < t).max().copied();
+                match runs.last_before(t) {
+                    Before::Recent => {
+                        let l = last.expect("a recent message exists");
+                        assert!(t.secs_since(l) <= nat);
+                    }
+                    Before::Last(got) => assert_eq!(got, last),
+                }
             }
         }
     }
