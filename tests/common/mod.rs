@@ -276,15 +276,6 @@ pub fn per_call_diff(
     diff
 }
 
-/// Rules that still read calls or streams from the whole model; each is being turned into
-/// a running aggregate (`rules::Aggregate`), and leaves this list when it is.
-const PENDING: &[&str] = &[
-    "security.scanner",
-    "security.bruteforce",
-    "security.toll-fraud",
-    "security.flood",
-];
-
 /// The rules that are not call-local, run on the whole model and as a streaming engine
 /// runs them (`rules::run_released`: each aggregate sees the units in reverse report
 /// order, and every rule decides on a model without calls or streams): the differences.
@@ -303,7 +294,7 @@ pub fn released_diff(
         only: registry()
             .iter()
             .map(|r| r.meta().id)
-            .filter(|id| !local.contains(id) && *id != VANTAGE_RULE && !PENDING.contains(id))
+            .filter(|id| !local.contains(id) && *id != VANTAGE_RULE)
             .map(|s| s.to_string())
             .collect(),
         disable: Vec::new(),

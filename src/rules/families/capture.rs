@@ -246,10 +246,7 @@ impl crate::rules::Aggregate for DuplicatesAgg {
         {
             self.count += 1;
             if self.first.len() == DUPLICATES_EVIDENCE
-                && self
-                    .first
-                    .last()
-                    .is_some_and(|l| l.order <= s.order)
+                && self.first.last().is_some_and(|l| l.order <= s.order)
             {
                 continue;
             }
