@@ -411,6 +411,29 @@ impl CallB {
     }
 
     /// Decide the VoIP-Calls state and the deciding final response.
+    /// Has the dialog ended, and how: a BYE was sent, or no initial INVITE was answered
+    /// and the last one got a final refusal (a CANCEL's 487 included), what `finalise`
+    /// would call COMPLETED, REJECTED or CANCELLED. `Some(true)` when that refusal was a
+    /// digest challenge (401/407): the UA may still answer it with credentials in a new
+    /// INVITE of the same call, after a person has typed a password.
+    pub fn ended(&self) -> Option<bool> {
+        if self.call.bye.is_some() {
+            return Some(false);
+        }
+        let mut answered = false;
+        let mut last_final = None;
+        for (t, m) in self.call.transactions.iter().zip(self.tx_meta.iter()) {
+            if t.method == Method::Invite && !m.in_dialog {
+                answered |= t.final_code.is_some_and(|x| (200..300).contains(&x));
+                last_final = t.final_code;
+            }
+        }
+        match last_final {
+            Some(x) if !answered && x >= 300 => Some(matches!(x, 401 | 407)),
+            _ => None,
+        }
+    }
+
     pub fn finalise(mut self) -> SipCall {
         let c = &mut self.call;
         let initial: Vec<usize> = c

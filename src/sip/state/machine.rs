@@ -37,6 +37,8 @@ struct Entry {
     call: Option<Box<CallB>>,
     ood: Vec<OutOfDialog>,
     reg_tx: Vec<RegTx>,
+    /// The entry's key in `SipState::ended` while its call's dialog has ended.
+    ended_key: Option<(Ts, u64)>,
 }
 
 /// Owns calls, registrations and out-of-dialog transactions for one shard.
@@ -47,6 +49,9 @@ pub struct SipState {
     /// Recency indexes: entries holding a call, and the others.
     lru_calls: BTreeMap<u64, String>,
     lru_other: BTreeMap<u64, String>,
+    /// Calls whose dialog has ended, by (when to finalise them, recency): their last
+    /// message plus `ended_call_linger_ms` (or `challenged_call_linger_ms`).
+    ended: BTreeMap<(Ts, u64), String>,
     regs: HashMap<RegKey, (u64, RegB), RandomState>,
     lru_regs: BTreeMap<u64, RegKey>,
     touch: u64,
@@ -88,6 +93,7 @@ impl SipState {
             stats: StatAcc::default(),
             entries: HashMap::with_hasher(RandomState::default()),
             lru_calls: BTreeMap::new(),
+            ended: BTreeMap::new(),
             lru_other: BTreeMap::new(),
             regs: HashMap::with_hasher(RandomState::default()),
             lru_regs: BTreeMap::new(),
@@ -194,7 +200,34 @@ impl SipState {
             (None, Some(code)) => self.on_response(p, &key, &facts, code),
             (None, None) => {}
         }
+        self.note_ended(&key);
         self.enforce_caps();
+    }
+
+    /// Keep the entry's place in the ended-calls index current (its last message and
+    /// recency move with every message).
+    fn note_ended(&mut self, key: &str) {
+        let Some(e) = self.entries.get_mut(key) else {
+            return;
+        };
+        let now = e.call.as_ref().and_then(|c| c.ended()).map(|challenged| {
+            let linger = if challenged {
+                self.limits.challenged_call_linger_ms
+            } else {
+                self.limits.ended_call_linger_ms
+            };
+            (e.last_ts.plus_ms(linger), e.touch)
+        });
+        if now == e.ended_key {
+            return;
+        }
+        if let Some(old) = e.ended_key.take() {
+            self.ended.remove(&old);
+        }
+        if let Some(k) = now {
+            self.ended.insert(k, key.to_string());
+            e.ended_key = Some(k);
+        }
     }
 
     fn next_touch(&mut self) -> u64 {
@@ -415,6 +448,9 @@ impl SipState {
         let Some(e) = self.entries.remove(key) else {
             return;
         };
+        if let Some(k) = e.ended_key {
+            self.ended.remove(&k);
+        }
         if let Some(c) = e.call {
             if c.messages_dropped > 0 {
                 self.anomalies.push(Anomaly {
@@ -457,8 +493,25 @@ impl SipState {
         self.ood_not_kept += n.saturating_sub(room) as u64;
     }
 
-    /// Finalise entries idle since before `now` (capture clock).
+    /// Finalise entries idle since before `now` (capture clock): calls whose dialog has
+    /// ended after `ended_call_linger_ms` (`challenged_call_linger_ms` when refused with a
+    /// challenge), everything else after `call_idle_timeout_ms`.
     pub fn expire(&mut self, now: Ts) {
+        while let Some((&(due, t), _)) = self.ended.first_key_value() {
+            if due >= now {
+                break;
+            }
+            let Some((k, key)) = self.ended.pop_first() else {
+                break;
+            };
+            let touch = match self.entries.get(&key) {
+                Some(e) if e.ended_key == Some(k) => e.touch,
+                _ => continue,
+            };
+            debug_assert_eq!(touch, t);
+            self.lru_calls.remove(&touch);
+            self.finalise_entry(&key);
+        }
         let cutoff = now.plus_ms(self.limits.call_idle_timeout_ms.saturating_neg());
         for calls in [true, false] {
             loop {
@@ -1948,6 +2001,90 @@ mod tests {
         let out = h.done();
         assert_eq!(out.calls.len(), 1);
         assert_eq!(out.calls[0].call_id, "e2");
+    }
+
+    /// An ended dialog is finalised 64·T1 after its last message (ten minutes when it was
+    /// refused with a challenge), one still up is not; a message with its Call-ID after
+    /// that starts a new call.
+    #[test]
+    fn ended_calls_are_finalised_after_the_retransmission_window() {
+        let t0 = 1_700_000_000_000_000_000i64;
+        let at = |ms: i64| Ts(t0 + ms * 1_000_000);
+        let mut h = H::new();
+        // (Call-ID, ms, request or response, CSeq method, branch)
+        let invite = |h: &mut H, cid: &str, ms: i64, br: &str| {
+            h.feed(
+                A,
+                B,
+                ms,
+                &req("INVITE", cid, 1, "INVITE", br, "fa", None, "", ""),
+            );
+        };
+        let answer = |h: &mut H, cid: &str, ms: i64, code: u16, br: &str, cm: &str, cseq: u32| {
+            let r = resp(code, "X", cid, cseq, cm, br, "fa", Some("tb"), "", "");
+            h.feed(B, A, ms, &r);
+        };
+        let ack = |h: &mut H, cid: &str, ms: i64, br: &str| {
+            h.feed(
+                A,
+                B,
+                ms,
+                &req("ACK", cid, 1, "ACK", br, "fa", Some("tb"), "", ""),
+            );
+        };
+        // c1: challenged; r1: refused; u1: answered, still up; b1: answered and hung up.
+        invite(&mut h, "c1", 0, "z9hG4bKc");
+        answer(&mut h, "c1", 10, 407, "z9hG4bKc", "INVITE", 1);
+        invite(&mut h, "r1", 0, "z9hG4bKr");
+        answer(&mut h, "r1", 10, 486, "z9hG4bKr", "INVITE", 1);
+        ack(&mut h, "r1", 20, "z9hG4bKr");
+        for cid in ["u1", "b1"] {
+            invite(&mut h, cid, 0, "z9hG4bKi");
+            answer(&mut h, cid, 10, 200, "z9hG4bKi", "INVITE", 1);
+            ack(&mut h, cid, 20, "z9hG4bKa");
+        }
+        let bye = req("BYE", "b1", 2, "BYE", "z9hG4bKb", "fa", Some("tb"), "", "");
+        h.feed(A, B, 5000, &bye);
+        answer(&mut h, "b1", 5010, 200, "z9hG4bKb", "BYE", 2);
+        // Within the window nothing is finalised: a retransmitted BYE or 200 may still come.
+        h.st.expire(at(30_000));
+        assert_eq!(h.st.live_calls(), 4);
+        h.st.expire(at(33_000));
+        let (calls, _, _) = h.st.drain_finished();
+        let ids: Vec<(&str, CallState)> = calls
+            .iter()
+            .map(|c| (c.call_id.as_str(), c.state))
+            .collect();
+        assert_eq!(ids, [("r1", CallState::Rejected)]);
+        h.st.expire(at(37_100));
+        let (calls, _, _) = h.st.drain_finished();
+        let ids: Vec<(&str, CallState)> = calls
+            .iter()
+            .map(|c| (c.call_id.as_str(), c.state))
+            .collect();
+        assert_eq!(ids, [("b1", CallState::Completed)]);
+        // The challenged call waits ten minutes for its retry with credentials.
+        h.st.expire(at(599_000));
+        assert_eq!(h.st.live_calls(), 2);
+        h.st.expire(at(601_000));
+        let (calls, _, _) = h.st.drain_finished();
+        let ids: Vec<(&str, Option<u16>)> = calls
+            .iter()
+            .map(|c| (c.call_id.as_str(), c.final_code))
+            .collect();
+        assert_eq!(ids, [("c1", Some(407))]);
+        // The Call-ID used again later: a new call.
+        invite(&mut h, "b1", 700_000, "z9hG4bKn");
+        let out = h.done();
+        let ids: Vec<(&str, CallState)> = out
+            .calls
+            .iter()
+            .map(|c| (c.call_id.as_str(), c.state))
+            .collect();
+        assert_eq!(
+            ids,
+            [("u1", CallState::InCall), ("b1", CallState::CallSetup)]
+        );
     }
 
     #[test]

@@ -52,6 +52,15 @@ pub struct SipLimits {
     pub max_out_of_dialog: usize,
     /// A call with no message for this long is finalised (and no longer matched).
     pub call_idle_timeout_ms: i64,
+    /// A call whose dialog has ended (BYE, or its INVITE refused or cancelled) is
+    /// finalised after this long without a message: 64·T1, the longest an RFC 3261
+    /// transaction retransmits (Timer B/F/H). A later message with its Call-ID starts
+    /// afresh (some UAs reuse Call-IDs for new calls).
+    pub ended_call_linger_ms: i64,
+    /// The same for a call whose INVITE was refused with a digest challenge (401/407):
+    /// the retry with credentials belongs to the call, and a softphone may wait for a
+    /// person to type the password (tens of seconds in the public captures).
+    pub challenged_call_linger_ms: i64,
     /// RFC 3261 T1 (for Timer B/F = 64·T1 signatures).
     pub t1_ms: i64,
 }
@@ -65,6 +74,8 @@ impl Default for SipLimits {
             max_registrations: 200_000,
             max_out_of_dialog: 200_000,
             call_idle_timeout_ms: 4 * 3600 * 1000,
+            ended_call_linger_ms: 64 * 500,
+            challenged_call_linger_ms: 10 * 60 * 1000,
             t1_ms: 500,
         }
     }
