@@ -1,7 +1,7 @@
 //! Media state: the SDP-announced endpoint table, RTP streams (5-tuple + SSRC) and RTCP
 //! aggregation. Single owner; bounded; fixed-size state per stream.
 
-use crate::correlate::{RtcpSummary, Stream};
+use crate::correlate::{RtcpSummary, Stream, StreamKey};
 use crate::rtp::events::EventTracker;
 use crate::rtp::rtcp::{RtcpPacket, parse_compound};
 use crate::rtp::{RtpHeader, StreamStats, codec};
@@ -449,78 +449,138 @@ impl Media {
             self.finished.push((s.order, id, s));
         }
         self.finished.sort_by_key(|(o, _, _)| *o);
-        let mut out = Vec::with_capacity(self.finished.len());
-        for (order, id, s) in self.finished {
-            let stats = s.stats.summary();
-            // Reports about this SSRC from the host it was sent to, else from anyone.
-            let rtcp = self
-                .rtcp_about
-                .get(&(id.ssrc, id.dst.ip))
-                .map(|a| {
-                    let mut sum = a.sum.clone();
-                    if a.rtt_n > 0 {
-                        sum.mean_rtt_ms = Some(a.rtt_sum / a.rtt_n as f64);
-                    }
-                    if s.clock_rate > 0 {
-                        sum.max_jitter_ms =
-                            Some(a.max_jitter_units as f64 * 1000.0 / s.clock_rate as f64);
-                    }
-                    sum
-                })
-                .map(|mut sum| {
-                    sum.sender_reports = self
-                        .sr_counts
-                        .get(&(id.ssrc, id.src.ip))
-                        .copied()
-                        .unwrap_or(0);
-                    sum
-                })
-                .or_else(|| {
-                    self.sr_counts
-                        .get(&(id.ssrc, id.src.ip))
-                        .map(|n| RtcpSummary {
-                            sender_reports: *n,
-                            ..Default::default()
-                        })
-                });
-            let events = s.events.map(|e| e.events).unwrap_or_default();
-            let is_dtmf_only = !events.is_empty() && s.pts.len() == 1;
-            let codec = if is_dtmf_only {
-                Some("telephone-event".to_string())
-            } else {
-                s.codec.clone()
-            };
-            let mos = match (&codec, stats.jitter_valid) {
-                (Some(c), true) if !is_dtmf_only => Some(crate::rtp::mos::estimate(
-                    c,
-                    stats.lost_pct.max(0.0),
-                    stats.mean_jitter_ms,
-                    rtcp.as_ref().and_then(|r| r.mean_rtt_ms),
-                )),
-                _ => None,
-            };
-            out.push(Stream {
-                order,
-                ssrc: id.ssrc,
-                src: id.src,
-                dst: id.dst,
-                first_frame: s.stats.first_frame,
-                last_frame: s.stats.last_frame,
-                first_ts: s.stats.first_ts,
-                last_ts: s.stats.last_ts,
-                stats,
-                codec,
-                clock_rate: s.clock_rate,
-                announced: s.announced,
-                srtp: s.srtp,
-                dtmf: events,
-                rtcp,
-                mos,
-                call: None,
-                association: None,
-            });
+        let finished = std::mem::take(&mut self.finished);
+        finished
+            .into_iter()
+            .map(|(order, id, s)| self.model(order, id, s))
+            .collect()
+    }
+
+    /// Every stream not yet taken (live or idle), as the correlator sees it, by discovery
+    /// order: what a streaming engine decides streams from.
+    pub fn keys(&self) -> Vec<(u64, StreamKey)> {
+        let key = |id: &StreamId, s: &MediaStream| {
+            (
+                s.order,
+                StreamKey {
+                    src: id.src,
+                    dst: id.dst,
+                    first_ts: s.stats.first_ts,
+                    last_ts: s.stats.last_ts,
+                },
+            )
+        };
+        let mut v: Vec<(u64, StreamKey)> = self
+            .streams
+            .iter()
+            .map(|(id, s)| key(id, s))
+            .chain(self.finished.iter().map(|(_, id, s)| key(id, s)))
+            .collect();
+        v.sort_unstable_by_key(|(o, _)| *o);
+        v
+    }
+
+    /// Take the streams with these discovery orders out of the tables, finalised (with
+    /// RTCP and MOS as they stand), in discovery order. A later packet of one of them
+    /// starts a new stream.
+    pub fn take(&mut self, orders: &std::collections::BTreeSet<u64>) -> Vec<Stream> {
+        if orders.is_empty() {
+            return Vec::new();
         }
-        out
+        let ids: Vec<StreamId> = self
+            .streams
+            .iter()
+            .filter(|(_, s)| orders.contains(&s.order))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut taken: Vec<(u64, StreamId, MediaStream)> = Vec::new();
+        for id in ids {
+            if let Some(s) = self.streams.remove(&id) {
+                taken.push((s.order, id, s));
+            }
+        }
+        let (hit, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.finished)
+            .into_iter()
+            .partition(|(o, _, _)| orders.contains(o));
+        self.finished = keep;
+        taken.extend(hit);
+        taken.sort_by_key(|(o, _, _)| *o);
+        taken
+            .into_iter()
+            .map(|(order, id, s)| self.model(order, id, s))
+            .collect()
+    }
+
+    /// A stream for the model: statistics summed up, RTCP about it, MOS.
+    fn model(&self, order: u64, id: StreamId, s: MediaStream) -> Stream {
+        let stats = s.stats.summary();
+        // Reports about this SSRC from the host it was sent to, else from anyone.
+        let rtcp = self
+            .rtcp_about
+            .get(&(id.ssrc, id.dst.ip))
+            .map(|a| {
+                let mut sum = a.sum.clone();
+                if a.rtt_n > 0 {
+                    sum.mean_rtt_ms = Some(a.rtt_sum / a.rtt_n as f64);
+                }
+                if s.clock_rate > 0 {
+                    sum.max_jitter_ms =
+                        Some(a.max_jitter_units as f64 * 1000.0 / s.clock_rate as f64);
+                }
+                sum
+            })
+            .map(|mut sum| {
+                sum.sender_reports = self
+                    .sr_counts
+                    .get(&(id.ssrc, id.src.ip))
+                    .copied()
+                    .unwrap_or(0);
+                sum
+            })
+            .or_else(|| {
+                self.sr_counts
+                    .get(&(id.ssrc, id.src.ip))
+                    .map(|n| RtcpSummary {
+                        sender_reports: *n,
+                        ..Default::default()
+                    })
+            });
+        let events = s.events.map(|e| e.events).unwrap_or_default();
+        let is_dtmf_only = !events.is_empty() && s.pts.len() == 1;
+        let codec = if is_dtmf_only {
+            Some("telephone-event".to_string())
+        } else {
+            s.codec.clone()
+        };
+        let mos = match (&codec, stats.jitter_valid) {
+            (Some(c), true) if !is_dtmf_only => Some(crate::rtp::mos::estimate(
+                c,
+                stats.lost_pct.max(0.0),
+                stats.mean_jitter_ms,
+                rtcp.as_ref().and_then(|r| r.mean_rtt_ms),
+            )),
+            _ => None,
+        };
+        Stream {
+            order,
+            ssrc: id.ssrc,
+            src: id.src,
+            dst: id.dst,
+            first_frame: s.stats.first_frame,
+            last_frame: s.stats.last_frame,
+            first_ts: s.stats.first_ts,
+            last_ts: s.stats.last_ts,
+            stats,
+            codec,
+            clock_rate: s.clock_rate,
+            announced: s.announced,
+            srtp: s.srtp,
+            dtmf: events,
+            rtcp,
+            mos,
+            call: None,
+            association: None,
+        }
     }
 }
 

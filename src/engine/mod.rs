@@ -7,10 +7,15 @@
 //! Determinism: all state is keyed and finally sorted by frame numbers, never by hash
 //! order or thread timing, so `--threads 1` and `--threads N` give identical output.
 
+mod finalise;
 mod media;
 mod pipeline;
 
-pub use pipeline::{EngineError, Progress, analyze_paths, analyze_source};
+pub use finalise::{SETTLE_NS, Sink, TICK_NS};
+pub use pipeline::{
+    EngineError, Progress, analyze_paths, analyze_paths_streamed, analyze_source,
+    analyze_source_streamed,
+};
 
 use crate::decode::ReassemblyLimits;
 use crate::sip::state::SipLimits;

@@ -1,5 +1,6 @@
 //! The per-frame pipeline: reader thread → decode → reassembly → classification → state.
 
+use super::finalise::Sink;
 use super::media::{Media, StreamHasher};
 use super::{Config, DecodeOn};
 use crate::capture::{Batch, CaptureError, FileInfo, FrameSource, MergedReader};
@@ -695,6 +696,8 @@ impl<'c> State<'c> {
 struct Pipeline<'c> {
     reasm: Reassembler,
     st: State<'c>,
+    /// Streaming finalisation: units leave for the caller's sink as the clock passes.
+    fin: Option<super::finalise::Finaliser<'c>>,
 }
 
 impl Pipeline<'_> {
@@ -761,6 +764,9 @@ impl Pipeline<'_> {
             self.st.last_expiry = ts;
             self.reasm.expire(ts);
             self.st.sip.expire(ts);
+            if let Some(f) = self.fin.as_mut() {
+                f.tick(ts, self.st.first_ts, &mut self.st.sip, &mut self.st.media);
+            }
             // Streams idle out over an hour: a scan of the stream table once a capture
             // minute is plenty and keeps the cost flat with 100,000 streams.
             if ts.0
@@ -843,7 +849,7 @@ impl Pipeline<'_> {
         let mut classes: smallvec::SmallVec<[Class; 2]> = smallvec::SmallVec::new();
         let mut completed_fragments = 0u16;
         // The reassembler owns its buffers; datagrams are handled inside the callback.
-        let Pipeline { reasm, st } = self;
+        let Pipeline { reasm, st, .. } = self;
         let held = reasm.push(id, ts, decoded, &mut |d: Datagram<'_>| {
             if let Some((_, _, n)) = d.fragments {
                 completed_fragments = completed_fragments.saturating_add(n);
@@ -895,9 +901,51 @@ pub fn analyze_paths(
 
 /// Analyse frames from any source (files, or a live interface with the `live` feature).
 pub fn analyze_source<S: FrameSource>(
-    mut reader: S,
+    reader: S,
     cfg: &Config,
     progress: Option<&Progress>,
+) -> Result<Analysis, EngineError> {
+    run(reader, cfg, progress, None)
+}
+
+/// [`analyze_paths`], finalising as the capture clock passes (`engine/finalise.rs`):
+/// each call with its streams, and each stream no call claimed, goes to `sink` as a
+/// one-call [`Analysis`] once final, and is released. Returns the rest of the model
+/// (capture facts, registrations, out-of-dialog requests, signalling hosts, `sip,stat`),
+/// with no calls or streams.
+pub fn analyze_paths_streamed<'a>(
+    paths: &[String],
+    cfg: &'a Config,
+    progress: Option<&Progress>,
+    sink: &'a mut Sink<'a>,
+) -> Result<Analysis, EngineError> {
+    if paths.is_empty() {
+        return Err(EngineError::NoInput);
+    }
+    let reader = MergedReader::open(paths)?;
+    analyze_source_streamed(reader, cfg, progress, sink)
+}
+
+/// [`analyze_source`] with streaming finalisation (see [`analyze_paths_streamed`]).
+pub fn analyze_source_streamed<'a, S: FrameSource>(
+    reader: S,
+    cfg: &'a Config,
+    progress: Option<&Progress>,
+    sink: &'a mut Sink<'a>,
+) -> Result<Analysis, EngineError> {
+    run(
+        reader,
+        cfg,
+        progress,
+        Some(super::finalise::Finaliser::new(sink)),
+    )
+}
+
+fn run<'c, S: FrameSource>(
+    mut reader: S,
+    cfg: &'c Config,
+    progress: Option<&Progress>,
+    fin: Option<super::finalise::Finaliser<'c>>,
 ) -> Result<Analysis, EngineError> {
     if let (Some(p), Some(t)) = (progress, reader.total_bytes()) {
         p.total_bytes.store(t, Ordering::Relaxed);
@@ -905,6 +953,7 @@ pub fn analyze_source<S: FrameSource>(
     let mut state = Pipeline {
         reasm: Reassembler::new(cfg.reassembly),
         st: State::new(cfg),
+        fin,
     };
     let batch_frames = cfg.batch_frames.max(1);
     let threads = match cfg.threads {
@@ -1029,6 +1078,7 @@ pub fn analyze_source<S: FrameSource>(
 
 fn build(state: Pipeline<'_>, files: Vec<FileInfo>, parallel: bool) -> Analysis {
     let reasm = state.reasm;
+    let fin = state.fin;
     let State {
         sip,
         media,
@@ -1067,31 +1117,56 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>, parallel: bool) -> Analysis 
     // Frames still marked pending at the end are incomplete; nothing else to move.
     let _ = &mut acc;
 
-    let keys: Vec<StreamKey> = streams
-        .iter()
-        .map(|s| StreamKey {
-            src: s.src,
-            dst: s.dst,
-            first_ts: s.first_ts,
-            last_ts: s.last_ts,
-        })
-        .collect();
-    let call_keys: Vec<CallKey> = sip_out.calls.iter().map(CallKey::of).collect();
-    let attached = attach(&call_keys, &keys);
-    let mut calls: Vec<Call> = sip_out
-        .calls
-        .into_iter()
-        .map(|sip| Call {
-            sip,
-            streams: Vec::new(),
-        })
-        .collect();
-    for (i, (s, a)) in streams.iter_mut().zip(attached).enumerate() {
-        if let Some((ci, how)) = a {
-            s.call = Some(ci);
-            s.association = Some(how);
-            if let Some(c) = calls.get_mut(ci) {
-                c.streams.push(i);
+    let mut registrations = sip_out.registrations;
+    let mut out_of_dialog = sip_out.out_of_dialog;
+    let mut calls: Vec<Call> = Vec::new();
+    if let Some(mut fin) = fin {
+        // Streaming: what is left leaves as units now; the model keeps no calls or
+        // streams. The finaliser drained some registrations and out-of-dialog requests
+        // on the way: merged in the order `SipState::finish` gives.
+        fin.finish(
+            sip_out.calls,
+            std::mem::take(&mut streams),
+            first_ts,
+            last_ts,
+        );
+        registrations.append(&mut fin.regs);
+        registrations.sort_by(|a, b| {
+            let fa = a.attempts.first().map(|x| x.frame);
+            let fb = b.attempts.first().map(|x| x.frame);
+            fa.cmp(&fb)
+                .then_with(|| a.aor.cmp(&b.aor))
+                .then_with(|| a.contact.cmp(&b.contact))
+        });
+        out_of_dialog.append(&mut fin.ood);
+        out_of_dialog.sort_by_key(|o| o.frame);
+    } else {
+        let keys: Vec<StreamKey> = streams
+            .iter()
+            .map(|s| StreamKey {
+                src: s.src,
+                dst: s.dst,
+                first_ts: s.first_ts,
+                last_ts: s.last_ts,
+            })
+            .collect();
+        let call_keys: Vec<CallKey> = sip_out.calls.iter().map(CallKey::of).collect();
+        let attached = attach(&call_keys, &keys);
+        calls = sip_out
+            .calls
+            .into_iter()
+            .map(|sip| Call {
+                sip,
+                streams: Vec::new(),
+            })
+            .collect();
+        for (i, (s, a)) in streams.iter_mut().zip(attached).enumerate() {
+            if let Some((ci, how)) = a {
+                s.call = Some(ci);
+                s.association = Some(how);
+                if let Some(c) = calls.get_mut(ci) {
+                    c.streams.push(i);
+                }
             }
         }
     }
@@ -1127,8 +1202,8 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>, parallel: bool) -> Analysis 
             anomaly_counts,
         },
         calls,
-        registrations: sip_out.registrations,
-        out_of_dialog: sip_out.out_of_dialog,
+        registrations,
+        out_of_dialog,
         streams,
         hosts,
         sip_stats: sip_out.stats,

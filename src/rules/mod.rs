@@ -472,6 +472,99 @@ pub fn run_released<'a>(
     out
 }
 
+/// The rules as a streaming engine runs them (`engine::analyze_paths_streamed`): the
+/// call-local ones on each unit as it is released, the aggregates observing it, and the
+/// rest at the end on the model without calls or streams. The same findings as
+/// [`run_with_profile`] on the whole model (`tests/call_local.rs` proves each part;
+/// `tests/streaming.rs` the whole).
+pub struct Streamed<'a> {
+    th: Thresholds,
+    profile: Option<&'a Profile>,
+    local: Vec<&'static dyn Rule>,
+    aggs: Vec<(&'static RuleMeta, Box<dyn Aggregate>)>,
+    rest: Vec<&'static dyn Rule>,
+    /// What `observe` may see: the capture's first timestamp, nothing else.
+    early: Analysis,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Streamed<'a> {
+    pub fn new(thresholds: &Thresholds, sel: &Selection, profile: Option<&'a Profile>) -> Self {
+        let chosen = || {
+            registry()
+                .iter()
+                .copied()
+                .filter(|r| sel.wants(r.meta()) && r.meta().id != VANTAGE_RULE)
+        };
+        Streamed {
+            th: effective_thresholds(thresholds, profile),
+            profile,
+            local: chosen().filter(|r| r.meta().call_local).collect(),
+            aggs: chosen()
+                .filter(|r| !r.meta().call_local)
+                .filter_map(|r| r.aggregate().map(|a| (r.meta(), a)))
+                .collect(),
+            rest: chosen()
+                .filter(|r| !r.meta().call_local && r.aggregate().is_none())
+                .collect(),
+            early: Analysis::default(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// One released unit: a model of one call and its streams, or of one stream.
+    pub fn unit(&mut self, u: &Analysis) {
+        if self.early.capture.first_ts.is_none() {
+            self.early.capture.first_ts = u.capture.first_ts;
+        }
+        let t0 = u.capture.first_ts.unwrap_or_default();
+        let cx = Ctx {
+            analysis: u,
+            thresholds: &self.th,
+            t0,
+            profile: self.profile,
+            vantage: None,
+        };
+        // One unit is small: the rules run in turn (a thread pool per unit would cost
+        // more than the rules).
+        for r in &self.local {
+            r.check(&cx, &mut self.findings);
+        }
+        let early = Ctx {
+            analysis: &self.early,
+            ..cx
+        };
+        let view = Unit {
+            call: u.calls.first(),
+            streams: u.streams.iter().collect(),
+        };
+        for (_, a) in &mut self.aggs {
+            a.observe(&early, &view);
+        }
+    }
+
+    /// The end: `model` is everything but the calls and streams. All the findings,
+    /// sorted as [`run_all`] sorts them.
+    pub fn finish(mut self, model: &Analysis) -> Vec<Finding> {
+        let cx = Ctx {
+            analysis: model,
+            thresholds: &self.th,
+            t0: model.capture.first_ts.unwrap_or_default(),
+            profile: self.profile,
+            vantage: None,
+        };
+        let mut out = std::mem::take(&mut self.findings);
+        for (meta, a) in self.aggs {
+            a.finish(&cx, meta, &mut out);
+        }
+        for r in &self.rest {
+            r.check(&cx, &mut out);
+        }
+        sort_findings(&mut out);
+        out
+    }
+}
+
 /// The one rule that compares two captures: it needs the whole of both models.
 pub const VANTAGE_RULE: &str = "alg.two-capture-diff";
 

@@ -66,6 +66,11 @@ pub struct SipState {
     unanswered_kept: usize,
     ood_not_kept: u64,
     regs_not_kept: u64,
+    /// Calls, out-of-dialog requests and registrations kept so far, drained or not (the
+    /// caps count what the report holds, not what is still here).
+    kept_calls: usize,
+    kept_ood: usize,
+    kept_regs: usize,
     evicted_ood: u64,
     evicted_regs: u64,
 }
@@ -107,6 +112,9 @@ impl SipState {
             unanswered_kept: 0,
             ood_not_kept: 0,
             regs_not_kept: 0,
+            kept_calls: 0,
+            kept_ood: 0,
+            kept_regs: 0,
             evicted_ood: 0,
             evicted_regs: 0,
         }
@@ -433,7 +441,8 @@ impl SipState {
             };
             self.evicted_regs += 1;
             if let Some((_, rb)) = self.regs.remove(&k) {
-                if self.regs_done.len() < self.limits.max_registrations {
+                if self.kept_regs < self.limits.max_registrations {
+                    self.kept_regs += 1;
                     self.regs_done.push(rb.finalise());
                 } else {
                     self.regs_not_kept += 1;
@@ -475,10 +484,11 @@ impl SipState {
             let room = if unanswered {
                 self.unanswered_kept < self.limits.max_kept_calls / 2
             } else {
-                self.calls_done.len() < self.limits.max_kept_calls
+                self.kept_calls < self.limits.max_kept_calls
             };
             if room {
                 self.unanswered_kept += usize::from(unanswered);
+                self.kept_calls += 1;
                 self.calls_done.push(call);
             } else {
                 self.calls_not_kept += 1;
@@ -487,8 +497,9 @@ impl SipState {
         let room = self
             .limits
             .max_kept_out_of_dialog
-            .saturating_sub(self.ood_done.len());
+            .saturating_sub(self.kept_ood);
         let n = e.ood.len();
+        self.kept_ood += n.min(room);
         self.ood_done.extend(e.ood.into_iter().take(room));
         self.ood_not_kept += n.saturating_sub(room) as u64;
     }
@@ -551,6 +562,15 @@ impl SipState {
         )
     }
 
+    /// The calls not yet finalised, as they stand (least recently active first): what
+    /// a streaming engine weighs, with the finalised ones, to decide a stream.
+    pub fn live_call_views(&self) -> impl Iterator<Item = &SipCall> + '_ {
+        self.lru_calls
+            .values()
+            .filter_map(|k| self.entries.get(k))
+            .filter_map(|e| e.call.as_ref().map(|c| &c.call))
+    }
+
     /// Number of live (not yet finalised) calls.
     pub fn live_calls(&self) -> usize {
         self.lru_calls.len()
@@ -558,7 +578,7 @@ impl SipState {
 
     /// Calls seen so far: live plus finalised (for progress display).
     pub fn calls_seen(&self) -> usize {
-        self.lru_calls.len() + self.calls_done.len()
+        self.lru_calls.len() + self.kept_calls
     }
 
     /// End of input: everything, sorted by first frame.
