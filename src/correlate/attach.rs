@@ -3,12 +3,12 @@
 use crate::sdp::Sdp;
 use crate::sip::state::SipCall;
 use crate::types::{Endpoint, Ts, is_unroutable};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// How a stream was attached to its call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum Association {
     /// Source or destination equals an address/port announced in the call's SDP.

@@ -9,7 +9,7 @@ use crate::rtp::mos::MosEstimate;
 use crate::rtp::rtcp::XrVoip;
 use crate::sip::state::{OutOfDialog, Registration, SipCall, SipStats};
 use crate::types::{Anomaly, Endpoint, FrameRef, Ts};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Where every frame of the capture went. The counters sum to `frames`.
@@ -84,7 +84,7 @@ pub struct CaptureFacts {
 
 /// RTCP seen about one stream (report blocks whose SSRC is the stream's, sent by the far end),
 /// plus the stream sender's own SR count.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct RtcpSummary {
     pub sender_reports: u64,
     /// Report blocks about this stream.

@@ -8,7 +8,8 @@ use crate::rtp::mos::MosEstimate;
 use crate::rules::Finding;
 use crate::sip::state::{RegState, SipStats};
 use crate::types::{Anomaly, FrameRef, Ts};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -93,9 +94,10 @@ pub struct CaptureOut {
     pub anomalies: Vec<Anomaly>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SdpOut {
     pub frame: FrameRef,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub time: f64,
     pub from_caller: bool,
     pub carried_in: String,
@@ -105,7 +107,7 @@ pub struct SdpOut {
     pub media: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CallOut {
     pub call_id: String,
     pub from: String,
@@ -113,19 +115,21 @@ pub struct CallOut {
     pub caller: String,
     pub callee: String,
     pub transport: String,
-    pub state: &'static str,
+    pub state: Cow<'static, str>,
     pub final_code: Option<u16>,
     pub final_reason: Option<String>,
     /// What the final code usually means (from the response-code table).
-    pub final_meaning: Option<&'static str>,
+    pub final_meaning: Option<Cow<'static, str>>,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub start: f64,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub end: f64,
     pub ringing: Option<f64>,
     pub answered: Option<f64>,
     pub duration_s: Option<f64>,
     pub post_dial_delay_ms: Option<f64>,
     /// "caller" or "callee" when a BYE ended the call.
-    pub hangup_by: Option<&'static str>,
+    pub hangup_by: Option<Cow<'static, str>>,
     pub user_agent: Option<String>,
     pub server: Option<String>,
     pub forked_dialogs: usize,
@@ -199,15 +203,17 @@ pub struct OodOut {
     pub response_frame: Option<FrameRef>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DtmfOut {
     pub digit: String,
     pub frame: FrameRef,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub time: f64,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub duration_ms: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StreamOut {
     pub ssrc: String,
     pub src: String,
@@ -218,23 +224,31 @@ pub struct StreamOut {
     pub packets: u64,
     pub expected: u64,
     pub lost: i64,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub lost_pct: f64,
     pub sequence_errors: u64,
     pub duplicates: u64,
     pub out_of_order: u64,
     /// Null when no packet qualified (tshark prints -1).
     pub min_delta_ms: Option<f64>,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub mean_delta_ms: f64,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub max_delta_ms: f64,
     /// Null when no packet qualified (tshark prints -1).
     pub min_jitter_ms: Option<f64>,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub mean_jitter_ms: f64,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub max_jitter_ms: f64,
     pub jitter_valid: bool,
     pub problems: bool,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub max_gap_ms: f64,
     pub max_burst: u64,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub start: f64,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub end: f64,
     pub first_frame: FrameRef,
     pub last_frame: FrameRef,
@@ -381,7 +395,7 @@ fn build_lean(a: &Analysis, redact_users: bool) -> Report {
 }
 
 /// One call's row.
-fn call_out(t0: Ts, c: &crate::correlate::Call) -> CallOut {
+pub fn call_out(t0: Ts, c: &crate::correlate::Call) -> CallOut {
     let s = &c.sip;
     let sdp = s
         .sdp
@@ -441,13 +455,13 @@ fn call_out(t0: Ts, c: &crate::correlate::Call) -> CallOut {
         caller: s.caller.to_string(),
         callee: s.callee.to_string(),
         transport: s.transport.as_str().to_string(),
-        state: s.state.label(),
+        state: Cow::Borrowed(s.state.label()),
         final_code: s.final_code,
         final_reason: s.final_reason.clone(),
         final_meaning: s
             .final_code
             .and_then(crate::sip::codes::lookup)
-            .map(|c| c.meaning),
+            .map(|c| Cow::Borrowed(c.meaning)),
         start: rel(t0, s.start),
         end: rel(t0, s.end),
         ringing: s.ringing_ts.map(|t| rel(t0, t)),
@@ -457,7 +471,7 @@ fn call_out(t0: Ts, c: &crate::correlate::Call) -> CallOut {
         hangup_by: s
             .bye
             .as_ref()
-            .map(|b| if b.by_caller { "caller" } else { "callee" }),
+            .map(|b| Cow::Borrowed(if b.by_caller { "caller" } else { "callee" })),
         user_agent: s.user_agent.clone(),
         server: s.server.clone(),
         forked_dialogs: s.to_tags.len(),
@@ -471,7 +485,7 @@ fn call_out(t0: Ts, c: &crate::correlate::Call) -> CallOut {
 }
 
 /// One stream's row.
-fn stream_out(a: &Analysis, t0: Ts, s: &crate::correlate::Stream) -> StreamOut {
+pub fn stream_out(a: &Analysis, t0: Ts, s: &crate::correlate::Stream) -> StreamOut {
     let st = &s.stats;
     StreamOut {
         ssrc: format!("0x{:08X}", s.ssrc),

@@ -19,27 +19,33 @@
 //! - MOS from R (G.107 Annex B): 1 below R 0, 4.5 above R 100, else
 //!   `1 + 0.035R + R(R − 60)(100 − R)·7·10⁻⁶`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One-way network delay assumed when no RTCP round trip was measured, ms.
 pub const DEFAULT_ONE_WAY_MS: f64 = 20.0;
 
 /// The E-model's inputs and result, reported together so users can see why.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MosEstimate {
     pub codec: String,
     /// Equipment impairment Ie of the codec (G.113 Appendix I).
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub ie: f64,
     /// Packet-loss robustness Bpl (G.113).
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub bpl: f64,
     /// Packet loss used, percent.
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub loss_pct: f64,
     /// One-way delay assumed, ms (network delay from RTCP RTT/2 when known, else a default,
     /// plus jitter buffer = 2 × mean jitter).
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub delay_ms: f64,
     /// Whether delay came from RTCP RTT.
     pub delay_measured: bool,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub r: f64,
+    #[serde(deserialize_with = "crate::types::f64_or_nan")]
     pub mos: f64,
 }
 

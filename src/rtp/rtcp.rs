@@ -6,7 +6,7 @@
 //! against their packet. Parsing stops at the first malformed packet and returns what
 //! parsed before it plus a stable anomaly id.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One report block (RFC 3550 §6.4.1).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,7 +24,7 @@ pub struct ReportBlock {
 }
 
 /// XR VoIP Metrics block (RFC 3611 §4.7), the fields we report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct XrVoip {
     pub ssrc: u32,
     pub loss_rate: u8,

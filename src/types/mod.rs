@@ -4,7 +4,7 @@
 //! endpoints and 5-tuples, transports, and the [`Anomaly`] record that turns malformed
 //! traffic into data instead of errors.
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -44,6 +44,46 @@ impl Serialize for FrameRef {
             s.collect_str(self)
         }
     }
+}
+
+impl<'de> Deserialize<'de> for FrameRef {
+    /// Both serialised forms: a plain number (single input file) or `"FILE:FRAME"`.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = FrameRef;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a frame number or a \"FILE:FRAME\" string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<FrameRef, E> {
+                Ok(FrameRef::new(0, v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<FrameRef, E> {
+                u64::try_from(v)
+                    .map(|n| FrameRef::new(0, n))
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FrameRef, E> {
+                let bad = || E::invalid_value(serde::de::Unexpected::Str(v), &self);
+                let (file, num) = v.split_once(':').ok_or_else(bad)?;
+                let file: u16 = file.parse().map_err(|_| bad())?;
+                let num: u64 = num.parse().map_err(|_| bad())?;
+                // File 0 is the single-file form, which is written as a number.
+                if file == 0 {
+                    return Err(bad());
+                }
+                Ok(FrameRef::new(file, num))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Deserialise a plain `f64` field that serde_json may have written as `null` (it writes
+/// every non-finite float so): `null` comes back as NaN, which serialises as `null` again.
+/// Use with `#[serde(deserialize_with = "crate::types::f64_or_nan")]`.
+pub fn f64_or_nan<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 /// Capture time: nanoseconds since the Unix epoch, as recorded in the capture file.
@@ -231,6 +271,21 @@ mod tests {
             serde_json::to_string(&FrameRef::new(2, 7)).unwrap(),
             "\"2:7\""
         );
+    }
+
+    #[test]
+    fn frame_ref_deserialises_both_forms() {
+        for f in [
+            FrameRef::new(0, 7),
+            FrameRef::new(2, 345),
+            FrameRef::new(0, u64::MAX),
+        ] {
+            let j = serde_json::to_string(&f).unwrap();
+            assert_eq!(serde_json::from_str::<FrameRef>(&j).unwrap(), f, "{j}");
+        }
+        for bad in ["\"0:7\"", "\"7\"", "\"x:7\"", "\"2:\"", "-1", "1.5"] {
+            assert!(serde_json::from_str::<FrameRef>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
