@@ -66,3 +66,55 @@ fn deferred_findings_json_equals_the_whole_report() {
     }
     assert!(n >= 5, "only {n} fixtures with findings");
 }
+
+/// The CLI's JSON comes from the streaming run (`report::analyze_streamed`): with one
+/// thread and with several it must be byte-identical, and equal to the whole-model
+/// report, on every fixture and public capture (with the example trunk profile too, so
+/// the `policy.*` aggregates take part).
+#[test]
+fn streamed_json_is_the_same_with_any_thread_count_and_equals_the_whole_model() {
+    use sipscope::rules::{Profile, Selection, Thresholds};
+    let profile = Profile::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/profiles/example-trunk.toml"
+    )))
+    .expect("example profile");
+    let th = Thresholds::default();
+    let sel = Selection::default();
+    let streamed = |f: &str, threads: usize, batch: usize, p: Option<&Profile>| {
+        let cfg = Config {
+            threads,
+            batch_frames: batch,
+            ..Config::default()
+        };
+        let mut run =
+            sipscope::report::analyze_streamed(&[f.to_string()], &cfg, None, &th, &sel, p)
+                .expect("streamed run");
+        let mut out = Vec::new();
+        run.write_json(&mut out, true).expect("json");
+        out
+    };
+    let files = common::fixtures_and_corpus();
+    for f in &files {
+        for p in [None, Some(&profile)] {
+            let a = analyze_paths(std::slice::from_ref(f), &Config::default(), None).unwrap();
+            let mut whole = Vec::new();
+            sipscope::report::write_json_deferred(&mut whole, &a, true, || {
+                sipscope::rules::run_with_profile(&a, &th, &sel, p)
+            })
+            .unwrap();
+            let one = streamed(f, 1, 4096, p);
+            assert!(
+                one == whole,
+                "{f} (profile: {}): streamed JSON differs from the whole model's",
+                p.is_some()
+            );
+            for (threads, batch) in [(2, 4096), (2, 7)] {
+                assert!(
+                    one == streamed(f, threads, batch, p),
+                    "{f}: streamed --threads {threads} (batch {batch}) differs from --threads 1"
+                );
+            }
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! The whole pipeline on arbitrary bytes as a capture file: engine, rules and every
-//! report sink. Invariant: the accounting categories sum to the frame count.
+//! report sink, and the streaming JSON run. Invariant: the accounting categories sum to
+//! the frame count.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use sipscope::engine::{Config, analyze_paths};
@@ -53,4 +54,23 @@ fuzz_target!(|data: &[u8]| {
     sipscope::report::write_json_deferred(&mut rows, &a, true, || findings)
         .expect("report serialises");
     assert!(whole == rows, "write_json_deferred differs from the model");
+    // The streaming run (the CLI's JSON path) on the same bytes: no panic, valid JSON, and
+    // every frame accounted for. (Equality with the whole model is not asserted here: a
+    // crafted capture's clock may jump back past a released call; tests/streaming.rs and
+    // tests/determinism.rs check it on real traffic.)
+    let Ok(mut run) = sipscope::report::analyze_streamed(
+        &[p.to_string()],
+        &cfg,
+        None,
+        &Thresholds::default(),
+        &sel,
+        None,
+    ) else {
+        return;
+    };
+    let acc = &run.model.capture.accounting;
+    assert_eq!(acc.total(), acc.frames, "{acc:?}");
+    let mut out = Vec::new();
+    run.write_json(&mut out, true).expect("streamed report serialises");
+    serde_json::from_slice::<serde_json::Value>(&out).expect("streamed report is JSON");
 });

@@ -231,6 +231,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 });
             }
             let paths = a.captures.clone();
+            if matches!(a.common.format, Format::Json) {
+                // JSON streams: calls leave memory as the capture clock passes them.
+                return run_json_streamed(&a.common, &paths);
+            }
             run_analysis(&a.common, None, |cfg, p| {
                 engine::analyze_paths(&paths, cfg, p)
             })
@@ -328,13 +332,8 @@ fn load_thresholds(path: &Option<PathBuf>) -> anyhow::Result<Thresholds> {
     }
 }
 
-fn run_analysis<F>(a: &CommonArgs, vantage: Option<&str>, run: F) -> anyhow::Result<i32>
-where
-    F: FnOnce(
-        &Config,
-        Option<&Progress>,
-    ) -> Result<crate::correlate::Analysis, engine::EngineError>,
-{
+/// Thresholds (config file, then flags), profile and engine configuration of a run.
+fn settings(a: &CommonArgs) -> anyhow::Result<(rules::Thresholds, Option<rules::Profile>, Config)> {
     let mut thresholds = load_thresholds(&a.config)?;
     let profile = match &a.profile {
         Some(p) => {
@@ -353,10 +352,15 @@ where
         heuristic_rtp: !a.no_heuristic_rtp,
         ..Config::default()
     };
+    Ok((thresholds, profile, cfg))
+}
+
+/// Run `run` with a progress bar on stderr when it is a terminal (and not `--quiet`).
+fn with_progress<T>(a: &CommonArgs, run: impl FnOnce(&Progress) -> T) -> T {
     let progress = Progress::default();
     let show_bar = !a.quiet && std::io::stderr().is_terminal();
     let done = std::sync::atomic::AtomicBool::new(false);
-    let analysis = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let bar = show_bar.then(|| {
             s.spawn(|| {
                 let pb = indicatif::ProgressBar::new(0);
@@ -382,13 +386,79 @@ where
                 pb.finish_and_clear();
             })
         });
-        let r = run(&cfg, Some(&progress));
+        let r = run(&progress);
         done.store(true, Ordering::Relaxed);
         if let Some(b) = bar {
             let _ = b.join();
         }
         r
+    })
+}
+
+/// The output: the `-o` file, else stdout, buffered.
+fn output(a: &CommonArgs) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match &a.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+/// The exit code `--fail-on` asks for, given the worst finding.
+fn exit_code(a: &CommonArgs, worst: Option<Severity>) -> i32 {
+    let threshold = a.fail_on.map(|f| match f {
+        FailOn::Error => Severity::Error,
+        FailOn::Warning => Severity::Warning,
+        FailOn::Info => Severity::Info,
+    });
+    match (threshold, worst) {
+        (Some(t), Some(w)) if w >= t => 1,
+        _ => 0,
+    }
+}
+
+/// `analyze --format json`: streaming finalisation (`report::analyze_streamed`). Each
+/// call and its streams are judged and written to a spill file as soon as the capture
+/// clock has passed them, so memory follows the calls in progress, not the capture's
+/// length; the report is the one the whole model gives.
+fn run_json_streamed(a: &CommonArgs, paths: &[String]) -> anyhow::Result<i32> {
+    let (thresholds, profile, cfg) = settings(a)?;
+    let sel = Selection {
+        only: a.rules.clone(),
+        disable: a.disable.clone(),
+    };
+    let mut run = with_progress(a, |p| {
+        report::analyze_streamed(paths, &cfg, Some(p), &thresholds, &sel, profile.as_ref())
+    })
+    .map_err(|e| match e {
+        report::StreamError::Engine(e) => anyhow::Error::from(e),
+        e => anyhow::Error::from(e),
     })?;
+    let mut out = output(a)?;
+    run.write_json(&mut out, !a.show_usernames)
+        .map_err(|e| match e {
+            report::StreamError::Json(j) => anyhow::Error::from(std::io::Error::from(j)),
+            e => anyhow::Error::from(e),
+        })?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    drop(out);
+    let worst = run.findings.iter().map(|f| f.severity).max();
+    // As in `run_analysis`: the process ends here, the OS reclaims the memory at once.
+    std::mem::forget(run);
+    Ok(exit_code(a, worst))
+}
+
+fn run_analysis<F>(a: &CommonArgs, vantage: Option<&str>, run: F) -> anyhow::Result<i32>
+where
+    F: FnOnce(
+        &Config,
+        Option<&Progress>,
+    ) -> Result<crate::correlate::Analysis, engine::EngineError>,
+{
+    let (thresholds, profile, cfg) = settings(a)?;
+    let analysis = with_progress(a, |p| run(&cfg, Some(p)))?;
     let sel = Selection {
         only: a.rules.clone(),
         disable: a.disable.clone(),
@@ -425,12 +495,7 @@ where
     };
     // JSON is serialised straight into the (buffered) output, row by row from the model
     // (`write_json_deferred`): no report model, no big string, for 100,000 streams.
-    let mut out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut out = output(a)?;
     let (rep, worst) = match a.format {
         Format::Json => std::thread::scope(|s| -> std::io::Result<_> {
             // Findings are the last field of the report: with more than one thread the
@@ -470,13 +535,5 @@ where
     std::mem::forget(rep);
     std::mem::forget(analysis);
     std::mem::forget(other);
-    let threshold = a.fail_on.map(|f| match f {
-        FailOn::Error => Severity::Error,
-        FailOn::Warning => Severity::Warning,
-        FailOn::Info => Severity::Info,
-    });
-    Ok(match (threshold, worst) {
-        (Some(t), Some(w)) if w >= t => 1,
-        _ => 0,
-    })
+    Ok(exit_code(a, worst))
 }

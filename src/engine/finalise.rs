@@ -211,6 +211,11 @@ impl<'a> Finaliser<'a> {
                 .iter()
                 .filter_map(|o| by_order.remove(o))
                 .collect();
+            for ex in &p.call.sdp {
+                for r in std::iter::once(&ex.offer).chain(ex.answer.iter()) {
+                    media.retract(&r.sdp, r.ts);
+                }
+            }
             self.emit(unit(first_ts, None, Some(p.call), streams));
         }
         let mut orphans: Vec<Stream> = by_order.into_values().collect();

@@ -23,6 +23,8 @@ pub struct Announcement {
     pub rtpmap: Vec<RtpMap>,
     pub srtp: bool,
     pub rtcp: bool,
+    /// When the SDP was seen: whose announcement it is, for [`Media::retract`].
+    pub at: Ts,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +141,30 @@ pub struct Media {
     pub evicted: u64,
 }
 
+/// The endpoints an SDP announces: each m= section's RTP address and port, and its RTCP
+/// one (RTP+1, or `a=rtcp`) unless RTCP is multiplexed. (section, endpoint, is RTCP)
+fn announced_endpoints(sdp: &Sdp) -> Vec<(&crate::sdp::Media, Endpoint, bool)> {
+    let mut out = Vec::new();
+    for m in &sdp.media {
+        if m.port == 0 {
+            continue;
+        }
+        let Some(ip) = sdp.media_addr(m) else {
+            continue;
+        };
+        if ip.is_unspecified() {
+            continue;
+        }
+        out.push((m, Endpoint::new(ip, m.port), false));
+        if !m.rtcp_mux {
+            let rp = m.rtcp_port.unwrap_or(m.port.saturating_add(1));
+            let rip = m.rtcp_addr.unwrap_or(ip);
+            out.push((m, Endpoint::new(rip, rp), true));
+        }
+    }
+    out
+}
+
 fn telephone_event(rtpmap: &[RtpMap]) -> Option<u8> {
     rtpmap
         .iter()
@@ -164,37 +190,31 @@ impl Media {
 
     /// Register the media endpoints an SDP announces (RTP port, and RTCP port = RTP+1 or
     /// `a=rtcp`). A later announcement of the same endpoint replaces the earlier one.
-    pub fn announce(&mut self, sdp: &Sdp) {
-        for m in &sdp.media {
-            if m.port == 0 {
-                continue;
-            }
-            let Some(ip) = sdp.media_addr(m) else {
-                continue;
-            };
-            if ip.is_unspecified() {
-                continue;
+    pub fn announce(&mut self, sdp: &Sdp, at: Ts) {
+        for (m, ep, rtcp) in announced_endpoints(sdp) {
+            if self.announced.len() >= self.max_streams.saturating_mul(2) {
+                break;
             }
             let srtp = m.proto.to_ascii_uppercase().contains("SAVP");
-            let rtp = Announcement {
-                rtpmap: m.rtpmap.clone(),
-                srtp,
-                rtcp: false,
-            };
-            if self.announced.len() < self.max_streams.saturating_mul(2) {
-                self.announced.insert(Endpoint::new(ip, m.port), rtp);
-                if !m.rtcp_mux {
-                    let rp = m.rtcp_port.unwrap_or(m.port.saturating_add(1));
-                    let rip = m.rtcp_addr.unwrap_or(ip);
-                    self.announced.insert(
-                        Endpoint::new(rip, rp),
-                        Announcement {
-                            rtpmap: Vec::new(),
-                            srtp,
-                            rtcp: true,
-                        },
-                    );
-                }
+            self.announced.insert(
+                ep,
+                Announcement {
+                    rtpmap: if rtcp { Vec::new() } else { m.rtpmap.clone() },
+                    srtp,
+                    rtcp,
+                    at,
+                },
+            );
+        }
+    }
+
+    /// Forget what the SDP seen at `at` announced, where no later SDP announced it again:
+    /// its call has been finalised (streaming finalisation), and the table must not grow
+    /// with the capture's length.
+    pub fn retract(&mut self, sdp: &Sdp, at: Ts) {
+        for (_, ep, _) in announced_endpoints(sdp) {
+            if self.announced.get(&ep).is_some_and(|a| a.at == at) {
+                self.announced.remove(&ep);
             }
         }
     }
@@ -428,6 +448,10 @@ impl Media {
 
     /// Finalise streams idle since before `now - idle_ms`.
     pub fn expire(&mut self, now: Ts, idle_ms: i64) {
+        // A receiver report quotes the last SR it received, seconds ago: SR times older
+        // than five minutes can no longer give an RTT.
+        let sr_cutoff = now.0.saturating_sub(300 * Ts::NS_PER_SEC);
+        self.sr_times.retain(|_, t| t.0 >= sr_cutoff);
         let cutoff = Ts(now.0.saturating_sub(idle_ms.saturating_mul(1_000_000)));
         let stale: Vec<StreamId> = self
             .streams
@@ -507,7 +531,14 @@ impl Media {
         taken.sort_by_key(|(o, _, _)| *o);
         taken
             .into_iter()
-            .map(|(order, id, s)| self.model(order, id, s))
+            .map(|(order, id, s)| {
+                let m = self.model(order, id, s);
+                // What RTCP said about it went into its summary: the tables must not
+                // grow with the capture's length.
+                self.rtcp_about.remove(&(id.ssrc, id.dst.ip));
+                self.sr_counts.remove(&(id.ssrc, id.src.ip));
+                m
+            })
             .collect()
     }
 

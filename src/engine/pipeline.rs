@@ -665,7 +665,7 @@ impl<'c> State<'c> {
         // Parsed once: announced here, and handed to the SIP state with the message.
         let sdp = message_sdp(&msg);
         if let Some(s) = &sdp {
-            self.media.announce(s);
+            self.media.announce(s, d.ts);
         }
         let act = match msg.method() {
             Some(wire::Method::Register) => Act::Register,

@@ -8,6 +8,7 @@
 
 mod model;
 mod spill;
+mod streamed;
 mod text;
 mod tshark;
 
@@ -15,5 +16,6 @@ pub use model::{
     CallOut, DtmfOut, Report, SdpOut, StreamOut, build, call_out, stream_out, write_json_deferred,
 };
 pub use spill::RowSpill;
+pub use streamed::{StreamError, StreamedRun, analyze_streamed};
 pub use text::render_text;
 pub use tshark::{render_rtp_streams, render_sip_stat};

@@ -283,7 +283,7 @@ pub fn build(a: &Analysis, findings: Vec<Finding>, redact_users: bool) -> Report
 
 /// The report without its calls, streams and findings (the parts that grow with the
 /// capture): [`write_json_deferred`] writes those row by row.
-fn build_lean(a: &Analysis, redact_users: bool) -> Report {
+pub(crate) fn build_lean(a: &Analysis, redact_users: bool) -> Report {
     let t0 = a.capture.first_ts.unwrap_or_default();
     let registrations = a
         .registrations

@@ -173,6 +173,8 @@ impl SipState {
                     "message without a usable {missing}: not tracked in calls or registrations"
                 ),
             });
+            // It still counts as activity of the Call-ID's entry.
+            self.note_ended(&key);
             self.enforce_caps();
             return;
         };
@@ -508,7 +510,7 @@ impl SipState {
     /// ended after `ended_call_linger_ms` (`challenged_call_linger_ms` when refused with a
     /// challenge), everything else after `call_idle_timeout_ms`.
     pub fn expire(&mut self, now: Ts) {
-        while let Some((&(due, t), _)) = self.ended.first_key_value() {
+        while let Some((&(due, _), _)) = self.ended.first_key_value() {
             if due >= now {
                 break;
             }
@@ -519,7 +521,6 @@ impl SipState {
                 Some(e) if e.ended_key == Some(k) => e.touch,
                 _ => continue,
             };
-            debug_assert_eq!(touch, t);
             self.lru_calls.remove(&touch);
             self.finalise_entry(&key);
         }
@@ -2105,6 +2106,44 @@ mod tests {
             ids,
             [("u1", CallState::InCall), ("b1", CallState::CallSetup)]
         );
+    }
+
+    /// A message of the Call-ID without a usable CSeq still counts as activity: the ended
+    /// call is finalised 64·T1 after it, not after its last complete message (found by the
+    /// `pipeline` fuzz target, as a stale recency key).
+    #[test]
+    fn activity_without_cseq_delays_the_finalisation() {
+        let t0 = 1_700_000_000_000_000_000i64;
+        let at = |ms: i64| Ts(t0 + ms * 1_000_000);
+        let mut h = H::new();
+        h.feed(
+            A,
+            B,
+            0,
+            &req("INVITE", "r1", 1, "INVITE", "z9hG4bKr", "fa", None, "", ""),
+        );
+        let busy = resp(
+            486,
+            "Busy",
+            "r1",
+            1,
+            "INVITE",
+            "z9hG4bKr",
+            "fa",
+            Some("tb"),
+            "",
+            "",
+        );
+        h.feed(B, A, 10, &busy);
+        let junk = req("ACK", "r1", 1, "ACK", "z9hG4bKr", "fa", Some("tb"), "", "")
+            .replace("CSeq: 1 ACK\n", "");
+        h.feed(A, B, 20_000, &junk);
+        h.st.expire(at(40_000));
+        assert_eq!(h.st.live_calls(), 1);
+        h.st.expire(at(52_100));
+        assert_eq!(h.st.live_calls(), 0);
+        let (calls, _, _) = h.st.drain_finished();
+        assert_eq!(calls.len(), 1);
     }
 
     #[test]

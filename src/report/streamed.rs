@@ -1,0 +1,151 @@
+//! The JSON report of a streaming run: the engine hands each finalised unit (a call and
+//! its streams, or a stream alone) over as it releases it (`engine::analyze_paths_streamed`);
+//! here the call-local rules and the aggregates see it (`rules::Streamed`) and its rows
+//! go to a spill file (`spill::RowSpill`), so memory holds neither. At the end the rows
+//! are read back in report order and written, byte for byte what
+//! [`write_json_deferred`](super::write_json_deferred) writes from the whole model
+//! (`tests/streaming.rs`).
+//!
+//! Row indices that only the whole capture knows are put in at the end: a call row lists
+//! its streams by their place in the report's stream list, which depends on every stream
+//! of the capture; the spill holds each stream's discovery order instead.
+
+use super::model::{CallOut, StreamOut, build_lean, call_out, stream_out};
+use super::spill::RowSpill;
+use crate::correlate::Analysis;
+use crate::engine::{Config, EngineError, Progress, analyze_paths_streamed};
+use crate::rules::{Finding, Profile, Selection, Streamed, Thresholds};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+use std::cell::RefCell;
+
+/// Errors of a streaming run: the engine's, or the spill file's.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("spill file: {0}")]
+    Spill(#[from] std::io::Error),
+    #[error("writing the report: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// What a streaming run knows at the end besides the model: the rows and the findings.
+pub struct StreamedRun {
+    pub model: Analysis,
+    spill: RowSpill,
+    /// Discovery order of every stream row, sorted: a stream's place in the report.
+    orders: Vec<u64>,
+    pub findings: Vec<Finding>,
+}
+
+/// Analyse `paths` with streaming finalisation, running the rules as units are released.
+pub fn analyze_streamed(
+    paths: &[String],
+    cfg: &Config,
+    progress: Option<&Progress>,
+    thresholds: &Thresholds,
+    sel: &Selection,
+    profile: Option<&Profile>,
+) -> Result<StreamedRun, StreamError> {
+    let mut rules = Streamed::new(thresholds, sel, profile);
+    let mut spill = RowSpill::new()?;
+    let mut orders = Vec::new();
+    let mut failed: Option<std::io::Error> = None;
+    let model = {
+        let mut sink = |u: Analysis| {
+            rules.unit(&u);
+            if failed.is_some() {
+                return;
+            }
+            let t0 = u.capture.first_ts.unwrap_or_default();
+            let mut r = Ok(());
+            if let Some(c) = u.calls.first() {
+                let mut row = call_out(t0, c);
+                // Placeholders: the streams' discovery orders (see the module doc).
+                row.streams = u.streams.iter().map(|s| s.order as usize).collect();
+                r = spill.push_call((c.sip.first_frame, c.sip.call_id.clone()), &row);
+            }
+            for s in &u.streams {
+                orders.push(s.order);
+                if r.is_ok() {
+                    r = spill.push_stream(s.order, &stream_out(&u, t0, s));
+                }
+            }
+            if let Err(e) = r {
+                failed = Some(e);
+            }
+        };
+        analyze_paths_streamed(paths, cfg, progress, &mut sink)?
+    };
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    orders.sort_unstable();
+    let findings = rules.finish(&model);
+    Ok(StreamedRun {
+        model,
+        spill,
+        orders,
+        findings,
+    })
+}
+
+/// A sequence serialised from an iterator taken once.
+struct Once<I>(RefCell<Option<I>>);
+
+impl<I, T> Serialize for Once<I>
+where
+    I: Iterator<Item = std::io::Result<T>>,
+    T: Serialize,
+{
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let Some(it) = self.0.borrow_mut().take() else {
+            return Err(S::Error::custom("rows written twice"));
+        };
+        let mut seq = s.serialize_seq(None)?;
+        for row in it {
+            seq.serialize_element(&row.map_err(S::Error::custom)?)?;
+        }
+        seq.end()
+    }
+}
+
+impl StreamedRun {
+    /// Write the report as pretty JSON (what `write_json_deferred` writes for the whole
+    /// model).
+    pub fn write_json<W: std::io::Write>(
+        &mut self,
+        w: W,
+        redact_users: bool,
+    ) -> Result<(), StreamError> {
+        let r = build_lean(&self.model, redact_users);
+        let orders = &self.orders;
+        let place = |o: usize| orders.binary_search(&(o as u64)).unwrap_or(o);
+        let calls = self.spill.calls_sorted()?.map(|row| {
+            row.map(|mut c: CallOut| {
+                c.streams = c.streams.iter().map(|o| place(*o)).collect();
+                c
+            })
+        });
+        let calls = Once(RefCell::new(Some(calls)));
+        let mut ser = serde_json::Serializer::pretty(w);
+        let mut st = (&mut ser).serialize_struct("Report", 8)?;
+        st.serialize_field("schema_version", &r.schema_version)?;
+        st.serialize_field("capture", &r.capture)?;
+        st.serialize_field("calls", &calls)?;
+        drop(calls);
+        st.serialize_field("registrations", &r.registrations)?;
+        st.serialize_field("out_of_dialog", &r.out_of_dialog)?;
+        let streams = self.spill.streams_sorted()?;
+        let streams: Once<_> = Once(RefCell::new(Some(
+            streams.map(|row: std::io::Result<StreamOut>| row),
+        )));
+        st.serialize_field("streams", &streams)?;
+        drop(streams);
+        st.serialize_field("sip_stats", &r.sip_stats)?;
+        st.serialize_field("findings", &self.findings)?;
+        st.end()?;
+        Ok(())
+    }
+}
