@@ -71,6 +71,7 @@ fuzz_target!(|data: &[u8]| {
     let acc = &run.model.capture.accounting;
     assert_eq!(acc.total(), acc.frames, "{acc:?}");
     let mut out = Vec::new();
-    run.write_json(&mut out, true).expect("streamed report serialises");
+    run.write_json(&mut out, true)
+        .expect("streamed report serialises");
     serde_json::from_slice::<serde_json::Value>(&out).expect("streamed report is JSON");
 });
