@@ -27,7 +27,9 @@ pub struct Cli {
 pub enum Format {
     /// Human-readable report.
     Text,
-    /// One JSON document (schema in docs/json.md).
+    /// One JSON document (schema in docs/json.md). Calls are finalised and released as
+    /// the capture clock passes them (memory follows the calls in progress); rows wait in
+    /// a temporary file until the end.
     Json,
     /// `tshark -q -z rtp,streams` layout, for diffing against Wireshark.
     TsharkRtp,

@@ -38,7 +38,49 @@ pub struct StreamedRun {
     pub findings: Vec<Finding>,
 }
 
+/// What judges the released units: the rules, and the rows' spill.
+struct Judge<'a> {
+    rules: Streamed<'a>,
+    spill: RowSpill,
+    orders: Vec<u64>,
+    failed: Option<std::io::Error>,
+}
+
+impl Judge<'_> {
+    fn unit(&mut self, u: Analysis) {
+        self.rules.unit(&u);
+        if self.failed.is_some() {
+            return;
+        }
+        let t0 = u.capture.first_ts.unwrap_or_default();
+        let mut r = Ok(());
+        if let Some(c) = u.calls.first() {
+            let mut row = call_out(t0, c);
+            // Placeholders: the streams' discovery orders (see the module doc).
+            row.streams = u.streams.iter().map(|s| s.order as usize).collect();
+            r = self
+                .spill
+                .push_call((c.sip.first_frame, c.sip.call_id.clone()), &row);
+        }
+        for s in &u.streams {
+            self.orders.push(s.order);
+            if r.is_ok() {
+                r = self.spill.push_stream(s.order, &stream_out(&u, t0, s));
+            }
+        }
+        if let Err(e) = r {
+            self.failed = Some(e);
+        }
+    }
+}
+
+/// Units in flight between the analysis thread and the judging thread.
+const UNITS_IN_FLIGHT: usize = 256;
+
 /// Analyse `paths` with streaming finalisation, running the rules as units are released.
+/// With more than one thread the units are judged (rules, rows) on a thread of their own,
+/// off the analysis thread, the busiest one; `--threads 1` judges them in line. Either way
+/// the same units in the same order: the output does not depend on it.
 pub fn analyze_streamed(
     paths: &[String],
     cfg: &Config,
@@ -47,36 +89,43 @@ pub fn analyze_streamed(
     sel: &Selection,
     profile: Option<&Profile>,
 ) -> Result<StreamedRun, StreamError> {
-    let mut rules = Streamed::new(thresholds, sel, profile);
-    let mut spill = RowSpill::new()?;
-    let mut orders = Vec::new();
-    let mut failed: Option<std::io::Error> = None;
-    let model = {
-        let mut sink = |u: Analysis| {
-            rules.unit(&u);
-            if failed.is_some() {
-                return;
-            }
-            let t0 = u.capture.first_ts.unwrap_or_default();
-            let mut r = Ok(());
-            if let Some(c) = u.calls.first() {
-                let mut row = call_out(t0, c);
-                // Placeholders: the streams' discovery orders (see the module doc).
-                row.streams = u.streams.iter().map(|s| s.order as usize).collect();
-                r = spill.push_call((c.sip.first_frame, c.sip.call_id.clone()), &row);
-            }
-            for s in &u.streams {
-                orders.push(s.order);
-                if r.is_ok() {
-                    r = spill.push_stream(s.order, &stream_out(&u, t0, s));
-                }
-            }
-            if let Err(e) = r {
-                failed = Some(e);
-            }
-        };
-        analyze_paths_streamed(paths, cfg, progress, &mut sink)?
+    let mut judge = Judge {
+        rules: Streamed::new(thresholds, sel, profile),
+        spill: RowSpill::new()?,
+        orders: Vec::new(),
+        failed: None,
     };
+    let model = if cfg.threads == 1 {
+        let mut sink = |u: Analysis| judge.unit(u);
+        analyze_paths_streamed(paths, cfg, progress, &mut sink)?
+    } else {
+        let (tx, rx) = crossbeam_channel::bounded::<Analysis>(UNITS_IN_FLIGHT);
+        std::thread::scope(|scope| {
+            let judging = scope.spawn(|| {
+                for u in rx.iter() {
+                    judge.unit(u);
+                }
+            });
+            let model = {
+                let mut sink = |u: Analysis| {
+                    // The judge only stops when the channel closes.
+                    let _ = tx.send(u);
+                };
+                analyze_paths_streamed(paths, cfg, progress, &mut sink)
+            };
+            drop(tx);
+            if let Err(e) = judging.join() {
+                std::panic::resume_unwind(e);
+            }
+            model
+        })?
+    };
+    let Judge {
+        rules,
+        spill,
+        mut orders,
+        failed,
+    } = judge;
     if let Some(e) = failed {
         return Err(e.into());
     }
