@@ -1842,3 +1842,34 @@ fn sip_over_tcp_with_a_request_line_split_into_tiny_segments_is_still_sip() {
     );
     assert_eq!(a.out_of_dialog.len(), 1);
 }
+
+/// The streaming JSON run (the CLI's path) on the worst cases above: calls × streams
+/// between one host pair (every stream shares the hosts of every call, so each tick
+/// weighs which calls they hold back) and a flood of orphan streams. Linear, like the
+/// whole-model run.
+#[test]
+fn streaming_worst_cases_are_linear() {
+    let c = cfg();
+    let th = sipscope::rules::Thresholds::default();
+    let sel = sipscope::rules::Selection::default();
+    let run = |f: &TempFile| {
+        let mut r = sipscope::report::analyze_streamed(&[f.path()], &c, None, &th, &sel, None)
+            .expect("streamed run");
+        r.write_json(std::io::sink(), true).expect("json");
+        std::hint::black_box(r.findings.len());
+    };
+    let (fs, fl) = (
+        TempFile::new("slin", &calls_and_streams(200)),
+        TempFile::new("slin", &calls_and_streams(2000)),
+    );
+    let ts = best_of_5(&mut || run(&fs));
+    let tl = best_of_5(&mut || run(&fl));
+    assert_linear("calls x streams, streaming", ts, tl);
+    let (fs, fl) = (
+        TempFile::new("sflood", &stream_flood(2000)),
+        TempFile::new("sflood", &stream_flood(20_000)),
+    );
+    let ts = best_of_5(&mut || run(&fs));
+    let tl = best_of_5(&mut || run(&fl));
+    assert_linear("orphan stream flood, streaming", ts, tl);
+}

@@ -68,13 +68,6 @@ fn ips(k: &CallKey) -> impl Iterator<Item = IpAddr> + '_ {
         .chain(k.announced.iter().map(|(e, _, _)| e.ip))
 }
 
-/// Could the stream join the call: do they overlap in time and share an address?
-fn could_join(k: &CallKey, s: &StreamKey) -> bool {
-    s.first_ts.0 <= k.end.0.saturating_add(GRACE_NS)
-        && s.last_ts.0 >= k.start.0
-        && ips(k).any(|ip| ip == s.src.ip || ip == s.dst.ip)
-}
-
 /// A one-unit model: the call (if any) with its streams re-indexed, the capture's first
 /// timestamp, and as its last the unit's last packet plus the settling time (capped by
 /// the capture's end): all the call-local rules were proved to need.
@@ -139,14 +132,25 @@ impl<'a> Finaliser<'a> {
         }
         let quiet = |s: &StreamKey| s.last_ts.0.saturating_add(SETTLE_NS) < now.0;
         let streams = media.keys();
+        // An active stream could still join a settled call if it shares an address with
+        // it and began no later than the call's grace (its last packet is recent, so it
+        // overlaps the call): per address, the earliest start of an active stream
+        // decides. One pass over the streams and one lookup per address of a call, so a
+        // long stream that holds many calls back does not cost streams × calls per tick.
+        let mut active_since: HashMap<IpAddr, i64> = HashMap::new();
+        for (_, s) in streams.iter().filter(|(_, s)| !quiet(s)) {
+            for ip in [s.src.ip, s.dst.ip] {
+                let e = active_since.entry(ip).or_insert(s.first_ts.0);
+                *e = (*e).min(s.first_ts.0);
+            }
+        }
         let ready: Vec<bool> = self
             .pending
             .iter()
             .map(|p| {
-                p.call.end.0.saturating_add(SETTLE_NS) < now.0
-                    && !streams
-                        .iter()
-                        .any(|(_, s)| !quiet(s) && could_join(&p.key, s))
+                let settled = p.call.end.0.saturating_add(SETTLE_NS) < now.0;
+                let grace = p.key.end.0.saturating_add(GRACE_NS);
+                settled && !ips(&p.key).any(|ip| active_since.get(&ip).is_some_and(|f| *f <= grace))
             })
             .collect();
         let quiet_streams: Vec<&(u64, StreamKey)> =
