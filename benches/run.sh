@@ -18,8 +18,10 @@ mkdir -p "$DATA"
 cargo build --release --quiet
 BIN=target/release/sipscope
 
-# name calls concurrency duration(s): ~100 packets/s per call (G.711 20 ms both ways)
-SIZES=("1M 200 100 50" "2M 400 100 50" "5M 1000 100 50" "10M 2000 100 50" "10M-c500 2000 500 50")
+# name calls concurrency duration(s) [phones]: ~100 packets/s per call (G.711 20 ms both
+# ways). Without phones every call comes from a new phone (new addresses); the -p300
+# captures draw their calls from 300 phones, as a gateway serves a fixed population.
+SIZES=("1M 200 100 50" "2M 400 100 50" "5M 1000 100 50" "10M 2000 100 50" "10M-c500 2000 500 50" "5M-p300 1000 100 50 300" "10M-p300 2000 100 50 300")
 [ -n "${QUICK:-}" ] && SIZES=("1M 200 100 50" "2M 400 100 50")
 TSHARK_ON="1M 2M"
 
@@ -40,9 +42,9 @@ measure() { # cmd... → prints "wall_s rss_kb"
 results=$(mktemp) # one line per run: tool name packets bytes calls concurrency wall rss
 declare -A META
 for s in "${SIZES[@]}"; do
-  read -r name calls conc dur <<<"$s"
+  read -r name calls conc dur phones <<<"$s"
   f="$DATA/bench-$name.pcap"
-  [ -f "$f" ] || "$BIN" synth bench -o "$f" --calls "$calls" --concurrency "$conc" --duration "$dur" --seed 1 2>/dev/null
+  [ -f "$f" ] || "$BIN" synth bench -o "$f" --calls "$calls" --concurrency "$conc" --duration "$dur" --callers "${phones:-0}" --seed 1 2>/dev/null
   pkts=$(capinfos -c -M "$f" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}' || true)
   [ -n "$pkts" ] || pkts=$("$BIN" analyze -q --format json "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["frames"])')
   META[$name]="$pkts $(stat -c %s "$f") $calls $conc"

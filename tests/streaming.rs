@@ -168,3 +168,34 @@ fn released_units_are_the_whole_model_on_a_busy_trunk() {
     eprintln!("units released before the end: {early:.2} (two threads), {early1:.2} (one)");
     assert!(early > 0.5 && early1 > 0.5, "{early} {early1}");
 }
+
+/// Phones that call again and again (`BenchParams::callers`): the same caller addresses
+/// and ports come back in later calls, so the correlator must keep each stream with the
+/// call of its time, on the capture clock as on the whole capture.
+#[test]
+fn released_units_are_the_whole_model_when_phones_call_again() {
+    let p = sipscope::synth::BenchParams {
+        seed: 5,
+        calls: 300,
+        concurrency: 100,
+        call_duration_s: 20,
+        nat_ratio: 0.3,
+        callers: 120,
+        ..Default::default()
+    };
+    let mut bytes = Vec::new();
+    sipscope::synth::bench_capture(&mut bytes, &p).expect("bench capture");
+    let path = std::env::temp_dir().join(format!("sipscope-phones-{}.pcap", std::process::id()));
+    std::fs::write(&path, &bytes).expect("write");
+    let f = path.display().to_string();
+    let whole =
+        analyze_paths(std::slice::from_ref(&f), &Config::default(), None).expect("analysis");
+    let callers: std::collections::BTreeSet<_> =
+        whole.calls.iter().map(|c| c.sip.caller.ip).collect();
+    assert_eq!(whole.calls.len(), 300);
+    assert!(callers.len() <= 120, "{} caller addresses", callers.len());
+    let (diff, early) = compare("phones", &f, &Config::default());
+    let _ = std::fs::remove_file(&path);
+    assert!(diff.is_empty(), "{}", diff.join("\n"));
+    assert!(early > 0.5, "{early}");
+}

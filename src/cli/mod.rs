@@ -185,6 +185,10 @@ pub enum SynthCommand {
         /// PRNG seed (the output is a pure function of the parameters).
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Phones the calls come from, in turn (0: a new phone for every call). More
+        /// than the concurrency.
+        #[arg(long, default_value_t = 0)]
+        callers: u32,
     },
 }
 
@@ -283,7 +287,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 loss,
                 jitter_ms,
                 seed,
+                callers,
             } => {
+                if callers != 0 && callers <= concurrency {
+                    eprintln!(
+                        "sipscope: error: --callers must exceed --concurrency (a phone would be in two calls on the same ports)"
+                    );
+                    return Ok(2);
+                }
                 let p = crate::synth::BenchParams {
                     seed,
                     calls,
@@ -291,6 +302,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     call_duration_s: duration,
                     loss,
                     jitter_ms,
+                    callers,
                     ..Default::default()
                 };
                 let stats = if output.as_os_str() == "-" {

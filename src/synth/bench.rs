@@ -42,6 +42,12 @@ pub struct BenchParams {
     pub register_refresh_s: u32,
     /// OPTIONS keepalive interval of each registered UA (0 = none).
     pub options_interval_s: u32,
+    /// Phones the calls come from, in turn (0 = a new phone, with its own addresses, for
+    /// every call). A gateway serves a fixed population: with one, the state kept per
+    /// source address (signalling activity, the `security.*` aggregates) stops growing
+    /// with the number of calls. Must exceed the calls up at once, or one phone would be
+    /// in two calls on the same ports.
+    pub callers: u32,
     pub start_ns: i64,
 }
 
@@ -60,6 +66,7 @@ impl Default for BenchParams {
             registrations: 20,
             register_refresh_s: 60,
             options_interval_s: 30,
+            callers: 0,
             start_ns: super::fixture::EPOCH_NS,
         }
     }
@@ -116,7 +123,10 @@ fn call_info(p: &BenchParams, i: u32) -> CallInfo {
     } else {
         None
     };
-    let n = i + 1;
+    let n = match p.callers {
+        0 => i + 1,
+        pop => i % pop + 1,
+    };
     let private = IpAddr::V4(Ipv4Addr::new(10, (n >> 16) as u8, (n >> 8) as u8, n as u8));
     let mut caller = Endpoint::new(
         &format!("u{n}"),
@@ -124,7 +134,12 @@ fn call_info(p: &BenchParams, i: u32) -> CallInfo {
         private,
         20000 + (n % 20000) as u16 * 2,
     );
-    if unit_f64(h ^ 0x1A7) < p.nat_ratio {
+    // A phone is behind NAT or not for all its calls.
+    let nat_h = match p.callers {
+        0 => h,
+        _ => key(p.seed, 9, u64::from(n), 0),
+    };
+    if unit_f64(nat_h ^ 0x1A7) < p.nat_ratio {
         let public = IpAddr::V4(Ipv4Addr::new(
             100,
             64 + ((n >> 16) & 63) as u8,
