@@ -108,14 +108,8 @@ fn clock_decision_diff(label: &str, a: &sipscope::correlate::Analysis) -> Vec<St
                 keys.push(k);
             }
         }
-        let key = StreamKey {
-            src: s.src,
-            dst: s.dst,
-            first_ts: s.first_ts,
-            last_ts: s.last_ts,
-        };
         let got = CallIndex::new(&keys)
-            .decide(&key)
+            .decide(&StreamKey::of(s))
             .and_then(|(i, how)| idx.get(i).map(|ci| (*ci, how)));
         let want = s.call.zip(s.association);
         if got != want {
@@ -147,13 +141,8 @@ fn streams_are_decided_the_same_on_the_capture_clock() {
         nat_ratio: 0.3,
         ..Default::default()
     };
-    let mut bytes = Vec::new();
-    sipscope::synth::bench_capture(&mut bytes, &p).expect("bench capture");
-    let path = std::env::temp_dir().join(format!("sipscope-clock-{}.pcap", std::process::id()));
-    std::fs::write(&path, &bytes).expect("write");
-    let a = analyze_paths(&[path.display().to_string()], &Config::default(), None);
-    let _ = std::fs::remove_file(&path);
-    let a = a.expect("analysis");
+    let file = common::BenchFile::new("clock", &p);
+    let a = analyze_paths(&[file.path()], &Config::default(), None).expect("analysis");
     let mut how = std::collections::BTreeMap::new();
     for s in &a.streams {
         *how.entry(format!("{:?}", s.association)).or_insert(0) += 1;

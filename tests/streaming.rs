@@ -147,11 +147,8 @@ fn released_units_are_the_whole_model_on_a_busy_trunk() {
         nat_ratio: 0.3,
         ..Default::default()
     };
-    let mut bytes = Vec::new();
-    sipscope::synth::bench_capture(&mut bytes, &p).expect("bench capture");
-    let path = std::env::temp_dir().join(format!("sipscope-streaming-{}.pcap", std::process::id()));
-    std::fs::write(&path, &bytes).expect("write");
-    let f = path.display().to_string();
+    let file = common::BenchFile::new("streaming", &p);
+    let f = file.path();
     let (mut diff, early) = compare("bench", &f, &Config::default());
     let (d1, early1) = compare(
         "bench --threads 1",
@@ -162,7 +159,6 @@ fn released_units_are_the_whole_model_on_a_busy_trunk() {
         },
     );
     diff.extend(d1);
-    let _ = std::fs::remove_file(&path);
     assert!(diff.is_empty(), "{}", diff.join("\n"));
     // The point: most units left while the capture was still being read.
     eprintln!("units released before the end: {early:.2} (two threads), {early1:.2} (one)");
@@ -183,11 +179,8 @@ fn released_units_are_the_whole_model_when_phones_call_again() {
         callers: 120,
         ..Default::default()
     };
-    let mut bytes = Vec::new();
-    sipscope::synth::bench_capture(&mut bytes, &p).expect("bench capture");
-    let path = std::env::temp_dir().join(format!("sipscope-phones-{}.pcap", std::process::id()));
-    std::fs::write(&path, &bytes).expect("write");
-    let f = path.display().to_string();
+    let file = common::BenchFile::new("phones", &p);
+    let f = file.path();
     let whole =
         analyze_paths(std::slice::from_ref(&f), &Config::default(), None).expect("analysis");
     let callers: std::collections::BTreeSet<_> =
@@ -195,7 +188,6 @@ fn released_units_are_the_whole_model_when_phones_call_again() {
     assert_eq!(whole.calls.len(), 300);
     assert!(callers.len() <= 120, "{} caller addresses", callers.len());
     let (diff, early) = compare("phones", &f, &Config::default());
-    let _ = std::fs::remove_file(&path);
     assert!(diff.is_empty(), "{}", diff.join("\n"));
     assert!(early > 0.5, "{early}");
 }

@@ -29,6 +29,17 @@ pub struct StreamKey {
     pub last_ts: Ts,
 }
 
+impl StreamKey {
+    pub fn of(s: &super::Stream) -> StreamKey {
+        StreamKey {
+            src: s.src,
+            dst: s.dst,
+            first_ts: s.first_ts,
+            last_ts: s.last_ts,
+        }
+    }
+}
+
 /// One media endpoint announced in SDP: by which call, when.
 #[derive(Debug, Clone)]
 struct Announced {
@@ -190,7 +201,12 @@ fn bucket(t: Ts) -> i64 {
     t.0.div_euclid(BUCKET_NS)
 }
 /// Grace after the call's last message: RTCP and the last RTP packets trail the BYE.
-const GRACE_NS: i64 = 5 * Ts::NS_PER_SEC;
+pub const GRACE_NS: i64 = 5 * Ts::NS_PER_SEC;
+
+/// How long after a unit's last packet (a call's last message, its streams' last
+/// packets) a streaming engine judges it: 64·T1, the longest an RFC 3261 transaction
+/// retransmits. The call-local rules were proved against it (`rules::CALL_SETTLE_S`).
+pub const SETTLE_NS: i64 = 32 * Ts::NS_PER_SEC;
 
 impl<'a> CallIndex<'a> {
     pub fn new(calls: &'a [CallKey]) -> CallIndex<'a> {

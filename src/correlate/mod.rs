@@ -7,5 +7,7 @@
 
 mod attach;
 mod model;
-pub use attach::{Association, CallIndex, CallKey, StreamKey, attach, sdp_endpoints};
+pub use attach::{
+    Association, CallIndex, CallKey, GRACE_NS, SETTLE_NS, StreamKey, attach, sdp_endpoints,
+};
 pub use model::*;

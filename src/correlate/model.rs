@@ -182,3 +182,43 @@ pub struct Analysis {
     /// The first anomalies of each kind (bounded), for evidence.
     pub anomalies: Vec<Anomaly>,
 }
+
+impl Analysis {
+    /// The model of one streaming-finalisation unit: `call` (if any) with `streams`
+    /// re-indexed to it, the capture's first timestamp, and as its last the unit's last
+    /// packet plus [`SETTLE_NS`](super::SETTLE_NS), capped by the capture's end when it is
+    /// known: all a call-local rule may read, and what the streaming engine hands out
+    /// (`tests/call_local.rs` proves the call-local rules against this very model).
+    pub fn unit(
+        first_ts: Option<Ts>,
+        last_ts: Option<Ts>,
+        call: Option<SipCall>,
+        mut streams: Vec<Stream>,
+    ) -> Analysis {
+        let mut end = call.as_ref().map(|c| c.end).unwrap_or_default();
+        for s in &streams {
+            end = end.max(s.last_ts);
+        }
+        let clock = Ts(end.0.saturating_add(super::SETTLE_NS));
+        let mut calls = Vec::new();
+        if let Some(sip) = call {
+            for s in &mut streams {
+                s.call = Some(0);
+            }
+            calls.push(Call {
+                sip,
+                streams: (0..streams.len()).collect(),
+            });
+        }
+        Analysis {
+            capture: CaptureFacts {
+                first_ts,
+                last_ts: Some(last_ts.map_or(clock, |l| l.min(clock))),
+                ..CaptureFacts::default()
+            },
+            calls,
+            streams,
+            ..Analysis::default()
+        }
+    }
+}

@@ -19,7 +19,7 @@
 //! At the end of input everything left is final and leaves the same way.
 //! `tests/streaming.rs` checks that the report equals the one built from the whole model.
 
-use crate::correlate::{Analysis, CallIndex, CallKey, CaptureFacts, Stream, StreamKey};
+use crate::correlate::{Analysis, CallIndex, CallKey, Stream, StreamKey};
 use crate::sip::state::{OutOfDialog, Registration, SipCall, SipState};
 use crate::types::Ts;
 use std::collections::{BTreeSet, HashMap};
@@ -27,15 +27,10 @@ use std::net::IpAddr;
 
 use super::media::Media;
 
-/// How long after a unit's last packet it is judged: 64·T1, the longest an RFC 3261
-/// transaction retransmits (the same as `rules::CALL_SETTLE_S`, which the call-local
-/// rules were proved against).
-pub const SETTLE_NS: i64 = 32 * Ts::NS_PER_SEC;
+use crate::correlate::GRACE_NS;
+pub use crate::correlate::SETTLE_NS;
 /// How often the finaliser looks (capture time).
 pub const TICK_NS: i64 = 10 * Ts::NS_PER_SEC;
-/// A stream may join a call up to this long after the call's last message (the
-/// correlator's grace for trailing RTP/RTCP).
-const GRACE_NS: i64 = 5 * Ts::NS_PER_SEC;
 
 /// Where a unit goes: the caller's sink.
 pub type Sink<'a> = dyn FnMut(Analysis) + 'a;
@@ -66,42 +61,6 @@ fn ips(k: &CallKey) -> impl Iterator<Item = IpAddr> + '_ {
         .chain(k.hosts.1.iter())
         .copied()
         .chain(k.announced.iter().map(|(e, _, _)| e.ip))
-}
-
-/// A one-unit model: the call (if any) with its streams re-indexed, the capture's first
-/// timestamp, and as its last the unit's last packet plus the settling time (capped by
-/// the capture's end): all the call-local rules were proved to need.
-fn unit(
-    first_ts: Option<Ts>,
-    last_ts: Option<Ts>,
-    call: Option<SipCall>,
-    mut streams: Vec<Stream>,
-) -> Analysis {
-    let mut end = call.as_ref().map(|c| c.end).unwrap_or_default();
-    for s in &streams {
-        end = end.max(s.last_ts);
-    }
-    let clock = Ts(end.0.saturating_add(SETTLE_NS));
-    let mut calls = Vec::new();
-    if let Some(sip) = call {
-        for s in &mut streams {
-            s.call = Some(0);
-        }
-        calls.push(crate::correlate::Call {
-            sip,
-            streams: (0..streams.len()).collect(),
-        });
-    }
-    Analysis {
-        capture: CaptureFacts {
-            first_ts,
-            last_ts: Some(last_ts.map_or(clock, |l| l.min(clock))),
-            ..CaptureFacts::default()
-        },
-        calls,
-        streams,
-        ..Analysis::default()
-    }
 }
 
 impl<'a> Finaliser<'a> {
@@ -220,12 +179,12 @@ impl<'a> Finaliser<'a> {
                     media.retract(&r.sdp, r.ts);
                 }
             }
-            self.emit(unit(first_ts, None, Some(p.call), streams));
+            self.emit(Analysis::unit(first_ts, None, Some(p.call), streams));
         }
         let mut orphans: Vec<Stream> = by_order.into_values().collect();
         orphans.sort_by_key(|s| s.order);
         for s in orphans {
-            self.emit(unit(first_ts, None, None, vec![s]));
+            self.emit(Analysis::unit(first_ts, None, None, vec![s]));
         }
     }
 
@@ -257,13 +216,7 @@ impl<'a> Finaliser<'a> {
         let mut by_call: Vec<Vec<Stream>> = (0..pending.len()).map(|_| Vec::new()).collect();
         let mut orphans = Vec::new();
         for mut s in streams {
-            let key = StreamKey {
-                src: s.src,
-                dst: s.dst,
-                first_ts: s.first_ts,
-                last_ts: s.last_ts,
-            };
-            match index.decide(&key) {
+            match index.decide(&StreamKey::of(&s)) {
                 Some((ci, how)) if ci < by_call.len() => {
                     s.association = Some(how);
                     if let Some(v) = by_call.get_mut(ci) {
@@ -275,10 +228,10 @@ impl<'a> Finaliser<'a> {
         }
         drop(index);
         for (p, streams) in pending.into_iter().zip(by_call) {
-            self.emit(unit(first_ts, last_ts, Some(p.call), streams));
+            self.emit(Analysis::unit(first_ts, last_ts, Some(p.call), streams));
         }
         for s in orphans {
-            self.emit(unit(first_ts, last_ts, None, vec![s]));
+            self.emit(Analysis::unit(first_ts, last_ts, None, vec![s]));
         }
     }
 }

@@ -1131,25 +1131,10 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>, parallel: bool) -> Analysis 
             last_ts,
         );
         registrations.append(&mut fin.regs);
-        registrations.sort_by(|a, b| {
-            let fa = a.attempts.first().map(|x| x.frame);
-            let fb = b.attempts.first().map(|x| x.frame);
-            fa.cmp(&fb)
-                .then_with(|| a.aor.cmp(&b.aor))
-                .then_with(|| a.contact.cmp(&b.contact))
-        });
         out_of_dialog.append(&mut fin.ood);
-        out_of_dialog.sort_by_key(|o| o.frame);
+        crate::sip::state::report_order(&mut registrations, &mut out_of_dialog);
     } else {
-        let keys: Vec<StreamKey> = streams
-            .iter()
-            .map(|s| StreamKey {
-                src: s.src,
-                dst: s.dst,
-                first_ts: s.first_ts,
-                last_ts: s.last_ts,
-            })
-            .collect();
+        let keys: Vec<StreamKey> = streams.iter().map(StreamKey::of).collect();
         let call_keys: Vec<CallKey> = sip_out.calls.iter().map(CallKey::of).collect();
         let attached = attach(&call_keys, &keys);
         calls = sip_out

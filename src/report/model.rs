@@ -34,6 +34,48 @@ pub struct Report {
     pub findings: Vec<Finding>,
 }
 
+/// Where a report's rows come from, for [`write_report`]: the whole model, or a streaming
+/// run's spill file (`report::StreamedRun`). Each method serialises the rows as the value
+/// of the field `key`, one at a time.
+pub(crate) trait RowSource {
+    fn calls<S: serde::ser::SerializeStruct>(
+        &mut self,
+        st: &mut S,
+        key: &'static str,
+    ) -> Result<(), S::Error>;
+    fn streams<S: serde::ser::SerializeStruct>(
+        &mut self,
+        st: &mut S,
+        key: &'static str,
+    ) -> Result<(), S::Error>;
+}
+
+/// The report as pretty JSON, field by field in the model's order, with the rows from
+/// `rows` and the findings from `findings`, called when the writer reaches them (they are
+/// the last field): the one place that spells out the report's fields outside
+/// [`Report`] itself. Returns the findings written.
+pub(crate) fn write_report<W: std::io::Write>(
+    w: W,
+    lean: &Report,
+    rows: &mut impl RowSource,
+    findings: impl FnOnce() -> Vec<Finding>,
+) -> serde_json::Result<Vec<Finding>> {
+    use serde::ser::{SerializeStruct, Serializer};
+    let mut ser = serde_json::Serializer::pretty(w);
+    let mut st = (&mut ser).serialize_struct("Report", 8)?;
+    st.serialize_field("schema_version", &lean.schema_version)?;
+    st.serialize_field("capture", &lean.capture)?;
+    rows.calls(&mut st, "calls")?;
+    st.serialize_field("registrations", &lean.registrations)?;
+    st.serialize_field("out_of_dialog", &lean.out_of_dialog)?;
+    rows.streams(&mut st, "streams")?;
+    st.serialize_field("sip_stats", &lean.sip_stats)?;
+    let f = findings();
+    st.serialize_field("findings", &f)?;
+    st.end()?;
+    Ok(f)
+}
+
 /// Write the report of `a` as pretty JSON, byte for byte what serialising
 /// [`build`]'s model with `serde_json::to_writer_pretty` gives, but without building it:
 /// calls and streams, the parts that grow with the capture, are turned into rows one at a
@@ -59,24 +101,30 @@ pub fn write_json_deferred<W: std::io::Write>(
             s.collect_seq((self.0)())
         }
     }
+    struct Model<'a>(&'a Analysis, Ts);
+    impl RowSource for Model<'_> {
+        fn calls<S: SerializeStruct>(
+            &mut self,
+            st: &mut S,
+            key: &'static str,
+        ) -> Result<(), S::Error> {
+            let (a, t0) = (self.0, self.1);
+            st.serialize_field(key, &Rows(|| a.calls.iter().map(|c| call_out(t0, c))))
+        }
+        fn streams<S: SerializeStruct>(
+            &mut self,
+            st: &mut S,
+            key: &'static str,
+        ) -> Result<(), S::Error> {
+            let (a, t0) = (self.0, self.1);
+            st.serialize_field(
+                key,
+                &Rows(|| a.streams.iter().map(|s| stream_out(a, t0, s))),
+            )
+        }
+    }
     let t0 = a.capture.first_ts.unwrap_or_default();
-    let r = build_lean(a, redact_users);
-    let mut ser = serde_json::Serializer::pretty(w);
-    let mut st = (&mut ser).serialize_struct("Report", 8)?;
-    st.serialize_field("schema_version", &r.schema_version)?;
-    st.serialize_field("capture", &r.capture)?;
-    st.serialize_field("calls", &Rows(|| a.calls.iter().map(|c| call_out(t0, c))))?;
-    st.serialize_field("registrations", &r.registrations)?;
-    st.serialize_field("out_of_dialog", &r.out_of_dialog)?;
-    st.serialize_field(
-        "streams",
-        &Rows(|| a.streams.iter().map(|s| stream_out(a, t0, s))),
-    )?;
-    st.serialize_field("sip_stats", &r.sip_stats)?;
-    let f = findings();
-    st.serialize_field("findings", &f)?;
-    st.end()?;
-    Ok(f)
+    write_report(w, &build_lean(a, redact_users), &mut Model(a, t0), findings)
 }
 
 #[derive(Debug, Serialize)]

@@ -10,12 +10,12 @@
 //! its streams by their place in the report's stream list, which depends on every stream
 //! of the capture; the spill holds each stream's discovery order instead.
 
-use super::model::{CallOut, StreamOut, build_lean, call_out, stream_out};
+use super::model::{CallOut, RowSource, StreamOut, build_lean, call_out, stream_out, write_report};
 use super::spill::RowSpill;
 use crate::correlate::Analysis;
 use crate::engine::{Config, EngineError, Progress, analyze_paths_streamed};
 use crate::rules::{Finding, Profile, Selection, Streamed, Thresholds};
-use serde::ser::{Serialize, SerializeStruct, Serializer};
+use serde::ser::{Error as _, Serialize, SerializeStruct, Serializer};
 use std::cell::RefCell;
 
 /// Errors of a streaming run: the engine's, or the spill file's.
@@ -139,6 +139,40 @@ pub fn analyze_streamed(
     })
 }
 
+/// Rows read back from the spill, written as the report's fields (`write_report`): call
+/// rows get their streams' places in the report filled in.
+struct Spilled<'a> {
+    spill: &'a mut RowSpill,
+    orders: &'a [u64],
+}
+
+impl RowSource for Spilled<'_> {
+    fn calls<S: SerializeStruct>(&mut self, st: &mut S, key: &'static str) -> Result<(), S::Error> {
+        let orders = self.orders;
+        let place = |o: usize| orders.binary_search(&(o as u64)).unwrap_or(o);
+        let rows = self
+            .spill
+            .calls_sorted()
+            .map_err(S::Error::custom)?
+            .map(|row| {
+                row.map(|mut c: CallOut| {
+                    c.streams = c.streams.iter().map(|o| place(*o)).collect();
+                    c
+                })
+            });
+        st.serialize_field(key, &Once(RefCell::new(Some(rows))))
+    }
+    fn streams<S: SerializeStruct>(
+        &mut self,
+        st: &mut S,
+        key: &'static str,
+    ) -> Result<(), S::Error> {
+        let rows = self.spill.streams_sorted().map_err(S::Error::custom)?;
+        let rows = rows.map(|row: std::io::Result<StreamOut>| row);
+        st.serialize_field(key, &Once(RefCell::new(Some(rows))))
+    }
+}
+
 /// A sequence serialised from an iterator taken once.
 struct Once<I>(RefCell<Option<I>>);
 
@@ -148,7 +182,7 @@ where
     T: Serialize,
 {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeSeq};
+        use serde::ser::SerializeSeq;
         let Some(it) = self.0.borrow_mut().take() else {
             return Err(S::Error::custom("rows written twice"));
         };
@@ -168,33 +202,13 @@ impl StreamedRun {
         w: W,
         redact_users: bool,
     ) -> Result<(), StreamError> {
-        let r = build_lean(&self.model, redact_users);
-        let orders = &self.orders;
-        let place = |o: usize| orders.binary_search(&(o as u64)).unwrap_or(o);
-        let calls = self.spill.calls_sorted()?.map(|row| {
-            row.map(|mut c: CallOut| {
-                c.streams = c.streams.iter().map(|o| place(*o)).collect();
-                c
-            })
-        });
-        let calls = Once(RefCell::new(Some(calls)));
-        let mut ser = serde_json::Serializer::pretty(w);
-        let mut st = (&mut ser).serialize_struct("Report", 8)?;
-        st.serialize_field("schema_version", &r.schema_version)?;
-        st.serialize_field("capture", &r.capture)?;
-        st.serialize_field("calls", &calls)?;
-        drop(calls);
-        st.serialize_field("registrations", &r.registrations)?;
-        st.serialize_field("out_of_dialog", &r.out_of_dialog)?;
-        let streams = self.spill.streams_sorted()?;
-        let streams: Once<_> = Once(RefCell::new(Some(
-            streams.map(|row: std::io::Result<StreamOut>| row),
-        )));
-        st.serialize_field("streams", &streams)?;
-        drop(streams);
-        st.serialize_field("sip_stats", &r.sip_stats)?;
-        st.serialize_field("findings", &self.findings)?;
-        st.end()?;
+        let lean = build_lean(&self.model, redact_users);
+        let findings = std::mem::take(&mut self.findings);
+        let mut rows = Spilled {
+            spill: &mut self.spill,
+            orders: &self.orders,
+        };
+        self.findings = write_report(w, &lean, &mut rows, || findings)?;
         Ok(())
     }
 }

@@ -14,6 +14,21 @@ macro_rules! rule {
     (@call_local $cl:literal) => {
         $cl
     };
+    // The static metadata of both forms.
+    (@meta $id:literal, $sev:ident, $title:literal, $ex:literal, $re:literal, $th:literal, $cl:expr) => {
+        fn meta(&self) -> &'static $crate::rules::RuleMeta {
+            static M: $crate::rules::RuleMeta = $crate::rules::RuleMeta {
+                id: $id,
+                severity: $crate::rules::Severity::$sev,
+                title: $title,
+                explanation: $ex,
+                remediation: $re,
+                thresholds: $th,
+                call_local: $cl,
+            };
+            &M
+        }
+    };
     ($ty:ident {
         id: $id:literal,
         severity: $sev:ident,
@@ -25,18 +40,7 @@ macro_rules! rule {
     } |$cx:ident, $out:ident, $meta:ident| $body:block) => {
         pub struct $ty;
         impl $crate::rules::Rule for $ty {
-            fn meta(&self) -> &'static $crate::rules::RuleMeta {
-                static M: $crate::rules::RuleMeta = $crate::rules::RuleMeta {
-                    id: $id,
-                    severity: $crate::rules::Severity::$sev,
-                    title: $title,
-                    explanation: $ex,
-                    remediation: $re,
-                    thresholds: $th,
-                    call_local: rule!(@call_local $($cl)?),
-                };
-                &M
-            }
+            rule!(@meta $id, $sev, $title, $ex, $re, $th, rule!(@call_local $($cl)?));
             #[allow(unused_variables)]
             fn check(&self, $cx: &$crate::rules::Ctx<'_>, $out: &mut Vec<$crate::rules::Finding>) {
                 let $meta = self.meta();
@@ -55,18 +59,7 @@ macro_rules! rule {
     }) => {
         pub struct $ty;
         impl $crate::rules::Rule for $ty {
-            fn meta(&self) -> &'static $crate::rules::RuleMeta {
-                static M: $crate::rules::RuleMeta = $crate::rules::RuleMeta {
-                    id: $id,
-                    severity: $crate::rules::Severity::$sev,
-                    title: $title,
-                    explanation: $ex,
-                    remediation: $re,
-                    thresholds: $th,
-                    call_local: false,
-                };
-                &M
-            }
+            rule!(@meta $id, $sev, $title, $ex, $re, $th, false);
             fn check(&self, cx: &$crate::rules::Ctx<'_>, out: &mut Vec<$crate::rules::Finding>) {
                 $crate::rules::fold(cx, self.meta(), Box::new($agg), out)
             }

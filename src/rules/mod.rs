@@ -311,8 +311,9 @@ pub fn call_local() -> Vec<&'static str> {
 }
 
 /// How long after a call's last packet (SIP, RTP or RTCP) a call-local rule may judge it:
-/// 64·T1, the longest an RFC 3261 transaction keeps retransmitting.
-pub const CALL_SETTLE_S: f64 = 32.0;
+/// 64·T1, the longest an RFC 3261 transaction keeps retransmitting; the streaming
+/// engine's settling time (`correlate::SETTLE_NS`), in seconds.
+pub const CALL_SETTLE_S: f64 = crate::correlate::SETTLE_NS as f64 / 1e9;
 
 /// Which rules to run: ids or families to enable (empty = all) and to disable.
 #[derive(Debug, Clone, Default)]
@@ -427,49 +428,13 @@ pub fn run_released<'a>(
     sel: &Selection,
     profile: Option<&Profile>,
 ) -> Vec<Finding> {
-    let th = effective_thresholds(thresholds, profile);
-    let cx = Ctx {
-        analysis: model,
-        thresholds: &th,
-        t0: model.capture.first_ts.unwrap_or_default(),
-        profile,
-        vantage: None,
-    };
-    // What the engine knows when it finalises a unit mid-capture.
-    let early = Analysis {
-        capture: crate::correlate::CaptureFacts {
-            first_ts: model.capture.first_ts,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let early_cx = Ctx {
-        analysis: &early,
-        ..cx
-    };
-    let selected: Vec<&dyn Rule> = registry()
-        .iter()
-        .copied()
-        .filter(|r| sel.wants(r.meta()) && !r.meta().call_local && r.meta().id != VANTAGE_RULE)
-        .collect();
-    let mut aggs: Vec<(&'static RuleMeta, Box<dyn Aggregate>)> = selected
-        .iter()
-        .filter_map(|r| r.aggregate().map(|a| (r.meta(), a)))
-        .collect();
+    let mut s = Streamed::new(thresholds, sel, profile);
+    s.local.clear();
+    s.early.capture.first_ts = model.capture.first_ts;
     for u in units {
-        for (_, a) in &mut aggs {
-            a.observe(&early_cx, &u);
-        }
+        s.observe(&u);
     }
-    let mut out = Vec::new();
-    for (meta, a) in aggs {
-        a.finish(&cx, meta, &mut out);
-    }
-    for r in selected.iter().filter(|r| r.aggregate().is_none()) {
-        r.check(&cx, &mut out);
-    }
-    sort_findings(&mut out);
-    out
+    s.finish(model)
 }
 
 /// The rules as a streaming engine runs them (`engine::analyze_paths_streamed`): the
@@ -530,16 +495,23 @@ impl<'a> Streamed<'a> {
         for r in &self.local {
             r.check(&cx, &mut self.findings);
         }
-        let early = Ctx {
-            analysis: &self.early,
-            ..cx
-        };
-        let view = Unit {
+        self.observe(&Unit {
             call: u.calls.first(),
             streams: u.streams.iter().collect(),
+        });
+    }
+
+    /// The aggregates see a unit, beside a model that holds only the first timestamp.
+    fn observe(&mut self, u: &Unit<'_>) {
+        let early = Ctx {
+            analysis: &self.early,
+            thresholds: &self.th,
+            t0: self.early.capture.first_ts.unwrap_or_default(),
+            profile: self.profile,
+            vantage: None,
         };
         for (_, a) in &mut self.aggs {
-            a.observe(&early, &view);
+            a.observe(&early, u);
         }
     }
 

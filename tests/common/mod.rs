@@ -206,45 +206,25 @@ pub fn per_call_diff(
     th: &sipscope::rules::Thresholds,
     profile: Option<&sipscope::rules::Profile>,
 ) -> Vec<String> {
-    use sipscope::correlate::{Analysis, Call, CaptureFacts, Stream};
-    use sipscope::rules::{CALL_SETTLE_S, Selection, Thresholds, call_local};
+    use sipscope::correlate::{Analysis, Call, Stream};
+    use sipscope::rules::{Selection, Thresholds, call_local};
     let run = |a: &Analysis, th: &Thresholds, sel: &Selection| {
         sipscope::rules::run_with_profile(a, th, sel, profile)
     };
-    use sipscope::types::Ts;
-    fn unit(a: &Analysis, call: Option<&Call>, mut streams: Vec<Stream>) -> Analysis {
-        let mut end = call.map(|c| c.sip.end).unwrap_or_default();
-        for s in &streams {
-            end = end.max(s.last_ts);
-        }
-        let clock = Ts(end.0.saturating_add((CALL_SETTLE_S * 1e9) as i64));
-        let mut calls = Vec::new();
-        if let Some(c) = call {
-            let mut c = c.clone();
-            c.streams = (0..streams.len()).collect();
-            calls.push(c);
-            for s in &mut streams {
-                s.call = Some(0);
-            }
-        }
-        Analysis {
-            capture: CaptureFacts {
-                first_ts: a.capture.first_ts,
-                last_ts: a.capture.last_ts.map(|l| l.min(clock)),
-                ..CaptureFacts::default()
-            },
-            calls,
+    // The model the streaming engine hands out for one unit.
+    let unit = |a: &Analysis, call: Option<&Call>, streams: Vec<Stream>| {
+        Analysis::unit(
+            a.capture.first_ts,
+            a.capture.last_ts,
+            call.map(|c| c.sip.clone()),
             streams,
-            ..Analysis::default()
-        }
-    }
-    // The finding's rule, subject and summary, for a readable failure.
-    let short = |k: &str| k.split(", explanation:").next().unwrap_or(k).to_string();
+        )
+    };
     let sel = Selection {
         only: call_local().iter().map(|s| s.to_string()).collect(),
         disable: Vec::new(),
     };
-    let mut whole: Vec<String> = run(a, th, &sel).iter().map(|f| format!("{f:?}")).collect();
+    let whole: Vec<String> = run(a, th, &sel).iter().map(|f| format!("{f:?}")).collect();
     let mut parts = Vec::new();
     for (ci, c) in a.calls.iter().enumerate() {
         let streams: Vec<Stream> = a
@@ -258,20 +238,32 @@ pub fn per_call_diff(
     for s in a.streams.iter().filter(|s| s.call.is_none()) {
         parts.extend(run(&unit(a, None, vec![s.clone()]), th, &sel));
     }
-    let mut parts: Vec<String> = parts.iter().map(|f| format!("{f:?}")).collect();
-    whole.sort();
-    parts.sort();
+    let parts: Vec<String> = parts.iter().map(|f| format!("{f:?}")).collect();
+    multiset_diff(whole, parts, "only on the whole capture", "only per call")
+}
+
+/// The findings (`{:?}` of each) on one side only, each labelled with its side and
+/// shortened to rule, subject and summary.
+fn multiset_diff(
+    mut a: Vec<String>,
+    mut b: Vec<String>,
+    only_a: &str,
+    only_b: &str,
+) -> Vec<String> {
+    let short = |k: &str| k.split(", explanation:").next().unwrap_or(k).to_string();
+    a.sort();
+    b.sort();
     let mut diff = Vec::new();
-    for w in &whole {
-        match parts.binary_search(w) {
+    for x in &a {
+        match b.binary_search(x) {
             Ok(i) => {
-                parts.remove(i);
+                b.remove(i);
             }
-            Err(_) => diff.push(format!("only on the whole capture: {}", short(w))),
+            Err(_) => diff.push(format!("{only_a}: {}", short(x))),
         }
     }
-    for p in parts {
-        diff.push(format!("only per call: {}", short(&p)));
+    for x in b {
+        diff.push(format!("{only_b}: {}", short(&x)));
     }
     diff
 }
@@ -308,26 +300,39 @@ pub fn released_diff(
     let mut us: Vec<_> = units(a).collect();
     us.reverse();
     let parts = run_released(&released, us.into_iter(), th, &sel, profile);
-    let short = |k: &str| k.split(", explanation:").next().unwrap_or(k).to_string();
-    // Multiset difference, readable: each finding only on one side.
-    let mut w: Vec<String> = whole.iter().map(|f| format!("{f:?}")).collect();
-    let mut p: Vec<String> = parts.iter().map(|f| format!("{f:?}")).collect();
-    w.sort();
-    p.sort();
-    let mut diff = Vec::new();
-    for x in &w {
-        match p.binary_search(x) {
-            Ok(i) => {
-                p.remove(i);
-            }
-            Err(_) => diff.push(format!("only on the whole model: {}", short(x))),
-        }
-    }
-    for x in p {
-        diff.push(format!("only released: {}", short(&x)));
-    }
+    let show = |v: &[sipscope::rules::Finding]| v.iter().map(|f| format!("{f:?}")).collect();
+    let mut diff = multiset_diff(
+        show(&whole),
+        show(&parts),
+        "only on the whole model",
+        "only released",
+    );
     if diff.is_empty() && whole != parts {
         diff.push("same findings in another order".to_string());
     }
     diff
+}
+
+/// A benchmark capture written to a temporary file, removed when dropped.
+#[allow(dead_code)]
+pub struct BenchFile(pub std::path::PathBuf);
+
+#[allow(dead_code)]
+impl BenchFile {
+    pub fn new(tag: &str, p: &sipscope::synth::BenchParams) -> BenchFile {
+        let mut bytes = Vec::new();
+        sipscope::synth::bench_capture(&mut bytes, p).expect("bench capture");
+        let path = std::env::temp_dir().join(format!("sipscope-{tag}-{}.pcap", std::process::id()));
+        std::fs::write(&path, &bytes).expect("write the capture");
+        BenchFile(path)
+    }
+    pub fn path(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+impl Drop for BenchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -55,6 +55,28 @@ fn call_requests(c: &Call) -> impl Iterator<Item = (u32, &MsgRecord, &Method)> {
         })
 }
 
+/// Keep, by source, the requests of call `c` that `x` picks (with the number it gives,
+/// an interned method or user part), registering the call in `calls` on its first one.
+fn keep_requests(
+    by_src: &mut BTreeMap<IpAddr, Vec<CallReq>>,
+    calls: &mut Arrivals,
+    c: &Call,
+    mut x: impl FnMut(&MsgRecord, &Method) -> Option<u32>,
+) {
+    let mut me = None;
+    for (i, m, method) in call_requests(c) {
+        let Some(x) = x(m, method) else { continue };
+        let call = *me.get_or_insert_with(|| calls.add(c));
+        by_src.entry(m.src.ip).or_default().push(CallReq {
+            ts: m.ts,
+            frame: m.frame,
+            call,
+            msg: i,
+            x,
+        });
+    }
+}
+
 fn to_user(m: &MsgRecord) -> Option<String> {
     m.msg
         .to_hdr()
@@ -508,21 +530,10 @@ struct TollFraudAgg {
 impl Aggregate for TollFraudAgg {
     fn observe(&mut self, _cx: &Ctx<'_>, u: &Unit<'_>) {
         let Some(c) = u.call else { return };
-        let mut me = None;
-        for (i, m, method) in call_requests(c) {
-            if *method != Method::Invite {
-                continue;
-            }
-            let call = *me.get_or_insert_with(|| self.calls.add(c));
-            let x = to_user(m).map_or(NO_USER, |u| self.users.id(&u));
-            self.by_src.entry(m.src.ip).or_default().push(CallReq {
-                ts: m.ts,
-                frame: m.frame,
-                call,
-                msg: i,
-                x,
-            });
-        }
+        let users = &mut self.users;
+        keep_requests(&mut self.by_src, &mut self.calls, c, |m, method| {
+            (*method == Method::Invite).then(|| to_user(m).map_or(NO_USER, |u| users.id(&u)))
+        });
     }
 
     fn finish(self: Box<Self>, cx: &Ctx<'_>, meta: &'static RuleMeta, out: &mut Vec<Finding>) {
@@ -637,18 +648,10 @@ struct FloodAgg {
 impl Aggregate for FloodAgg {
     fn observe(&mut self, _cx: &Ctx<'_>, u: &Unit<'_>) {
         let Some(c) = u.call else { return };
-        let mut me = None;
-        for (i, m, method) in call_requests(c) {
-            let call = *me.get_or_insert_with(|| self.calls.add(c));
-            let x = self.methods.id(method.as_str());
-            self.by_src.entry(m.src.ip).or_default().push(CallReq {
-                ts: m.ts,
-                frame: m.frame,
-                call,
-                msg: i,
-                x,
-            });
-        }
+        let methods = &mut self.methods;
+        keep_requests(&mut self.by_src, &mut self.calls, c, |_, method| {
+            Some(methods.id(method.as_str()))
+        });
     }
 
     fn finish(self: Box<Self>, cx: &Ctx<'_>, meta: &'static RuleMeta, out: &mut Vec<Finding>) {

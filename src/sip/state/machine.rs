@@ -75,6 +75,19 @@ pub struct SipState {
     evicted_regs: u64,
 }
 
+/// The report's order of registrations (by first attempt, AOR, contact) and out-of-dialog
+/// requests (by frame); also for lists merged from several drains.
+pub fn report_order(regs: &mut [Registration], ood: &mut [OutOfDialog]) {
+    regs.sort_by(|a, b| {
+        let fa = a.attempts.first().map(|x| x.frame);
+        let fb = b.attempts.first().map(|x| x.frame);
+        fa.cmp(&fb)
+            .then_with(|| a.aor.cmp(&b.aor))
+            .then_with(|| a.contact.cmp(&b.contact))
+    });
+    ood.sort_by_key(|o| o.frame);
+}
+
 /// The message's SDP ([`SipMessage::sdp_body`]: the body, or a multipart's SDP part),
 /// parsed; what [`SipPacket::sdp`] carries.
 pub fn message_sdp(m: &SipMessage) -> Option<Arc<crate::sdp::Sdp>> {
@@ -603,15 +616,8 @@ impl SipState {
         // call finalised alone can compute too (`rules::Unit::sort_key`).
         calls.sort_by(|a, b| (a.first_frame, &a.call_id).cmp(&(b.first_frame, &b.call_id)));
         let mut regs = self.regs_done;
-        regs.sort_by(|a, b| {
-            let fa = a.attempts.first().map(|x| x.frame);
-            let fb = b.attempts.first().map(|x| x.frame);
-            fa.cmp(&fb)
-                .then_with(|| a.aor.cmp(&b.aor))
-                .then_with(|| a.contact.cmp(&b.contact))
-        });
         let mut ood = self.ood_done;
-        ood.sort_by_key(|o| o.frame);
+        report_order(&mut regs, &mut ood);
         let mut evicted = Vec::new();
         for (name, n) in [
             ("calls", self.evicted_calls),

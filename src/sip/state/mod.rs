@@ -20,7 +20,7 @@ mod corpus_tests;
 mod machine;
 mod reg;
 mod wsstat;
-pub use machine::{SipState, message_sdp};
+pub use machine::{SipState, message_sdp, report_order};
 pub use wsstat::ws_code_bucket;
 
 /// One SIP message as delivered to the state machines.
