@@ -124,6 +124,51 @@ struct RtcpAgg {
     max_jitter_units: u32,
 }
 
+/// The last [`SR_KEPT`] sender reports of one SSRC: NTP middle-32 bits (what a report
+/// block's LSR quotes) and capture time, oldest overwritten first. A receiver quotes the
+/// last SR it got from that SSRC (RFC 3550 §6.4.1), so a few per sender are enough, and
+/// the table grows with the senders live in the last five minutes, not with their SRs
+/// (keyed by NTP bits alone, it held every SR of those five minutes, and an RR could
+/// match another sender's SR that carried the same NTP time).
+#[derive(Default, Clone, Copy)]
+struct SrTimes {
+    ntp: [u32; SR_KEPT],
+    at: [Ts; SR_KEPT],
+    next: u8,
+    len: u8,
+}
+
+const SR_KEPT: usize = 8;
+
+impl SrTimes {
+    fn push(&mut self, ntp: u32, at: Ts) {
+        let i = usize::from(self.next) % SR_KEPT;
+        if let (Some(n), Some(t)) = (self.ntp.get_mut(i), self.at.get_mut(i)) {
+            *n = ntp;
+            *t = at;
+        }
+        self.next = ((i + 1) % SR_KEPT) as u8;
+        self.len = self.len.saturating_add(1).min(SR_KEPT as u8);
+    }
+    /// The capture time of the newest SR with these NTP bits.
+    fn get(&self, ntp: u32) -> Option<Ts> {
+        (1..=usize::from(self.len))
+            .map(|k| (usize::from(self.next) + SR_KEPT - k) % SR_KEPT)
+            .find(|&i| self.ntp.get(i) == Some(&ntp))
+            .and_then(|i| self.at.get(i).copied())
+    }
+    /// The newest SR's capture time.
+    fn newest(&self) -> Option<Ts> {
+        (self.len > 0)
+            .then(|| {
+                self.at
+                    .get((usize::from(self.next) + SR_KEPT - 1) % SR_KEPT)
+            })
+            .flatten()
+            .copied()
+    }
+}
+
 /// All media state of one shard.
 pub struct Media {
     announced: Map<Endpoint, Announcement>,
@@ -135,8 +180,8 @@ pub struct Media {
     rtcp_about: Map<(u32, std::net::IpAddr), RtcpAgg>,
     /// SR sender counts keyed by (ssrc, sender address).
     sr_counts: Map<(u32, std::net::IpAddr), u64>,
-    /// Capture time of SRs by their NTP middle-32 bits (for RTT from LSR/DLSR).
-    sr_times: Map<u32, Ts>,
+    /// The last SRs of each sender SSRC (for RTT from LSR/DLSR).
+    sr_times: Map<u32, SrTimes>,
     max_streams: usize,
     pub evicted: u64,
 }
@@ -397,8 +442,11 @@ impl Media {
                     ..
                 } => {
                     *self.sr_counts.entry((*ssrc, src.ip)).or_default() += 1;
-                    if self.sr_times.len() < 65_536 {
-                        self.sr_times.insert((ntp_msw << 16) | (ntp_lsw >> 16), ts);
+                    if self.sr_times.len() < 65_536 || self.sr_times.contains_key(ssrc) {
+                        self.sr_times
+                            .entry(*ssrc)
+                            .or_default()
+                            .push((ntp_msw << 16) | (ntp_lsw >> 16), ts);
                     }
                     (reports, true)
                 }
@@ -432,9 +480,9 @@ impl Media {
                 agg.sum.last_cumulative_lost = Some(rb.cumulative_lost);
                 agg.max_jitter_units = agg.max_jitter_units.max(rb.jitter);
                 if rb.lsr != 0
-                    && let Some(sr_ts) = self.sr_times.get(&rb.lsr)
+                    && let Some(sr_ts) = self.sr_times.get(&rb.ssrc).and_then(|r| r.get(rb.lsr))
                 {
-                    let rtt = ts.ms_since(*sr_ts) - rb.dlsr as f64 / 65.536;
+                    let rtt = ts.ms_since(sr_ts) - rb.dlsr as f64 / 65.536;
                     if rtt >= 0.0 {
                         agg.rtt_sum += rtt;
                         agg.rtt_n += 1;
@@ -451,7 +499,8 @@ impl Media {
         // A receiver report quotes the last SR it received, seconds ago: SR times older
         // than five minutes can no longer give an RTT.
         let sr_cutoff = now.0.saturating_sub(300 * Ts::NS_PER_SEC);
-        self.sr_times.retain(|_, t| t.0 >= sr_cutoff);
+        self.sr_times
+            .retain(|_, r| r.newest().is_some_and(|t| t.0 >= sr_cutoff));
         let cutoff = Ts(now.0.saturating_sub(idle_ms.saturating_mul(1_000_000)));
         let stale: Vec<StreamId> = self
             .streams
@@ -618,6 +667,28 @@ impl Media {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sender_reports_are_kept_per_ssrc_newest_first() {
+        let mut r = SrTimes::default();
+        assert_eq!(r.get(7), None);
+        assert_eq!(r.newest(), None);
+        for i in 0..20u32 {
+            r.push(1000 + i, Ts(i64::from(i)));
+        }
+        // The last SR_KEPT survive, the older ones were overwritten.
+        assert_eq!(r.get(1019), Some(Ts(19)));
+        assert_eq!(
+            r.get(1000 + 20 - SR_KEPT as u32),
+            Some(Ts(20 - SR_KEPT as i64))
+        );
+        assert_eq!(r.get(1000 + 19 - SR_KEPT as u32), None);
+        assert_eq!(r.newest(), Some(Ts(19)));
+        // Two SRs with the same NTP bits: the newer one answers.
+        r.push(5, Ts(100));
+        r.push(5, Ts(200));
+        assert_eq!(r.get(5), Some(Ts(200)));
+    }
 
     /// What one tracked stream costs (docs/performance.md quotes these numbers).
     #[test]
