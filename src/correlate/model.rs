@@ -178,6 +178,8 @@ pub struct Analysis {
     pub streams: Vec<Stream>,
     /// Signalling sources, sorted by endpoint.
     pub hosts: Vec<HostActivity>,
+    /// Requests by source address, sorted by address: the security rules' input.
+    pub sources: Vec<crate::sip::state::sources::SourceRequests>,
     pub sip_stats: SipStats,
     /// The first anomalies of each kind (bounded), for evidence.
     pub anomalies: Vec<Anomaly>,

@@ -1191,6 +1191,7 @@ fn build(state: Pipeline<'_>, files: Vec<FileInfo>, parallel: bool) -> Analysis 
         out_of_dialog,
         streams,
         hosts,
+        sources: sip_out.sources,
         sip_stats: sip_out.stats,
         anomalies,
     }

@@ -8,6 +8,7 @@
 
 use super::call::{CallB, MsgFacts, is_rfc3261_branch};
 use super::reg::{RegB, RegKey, register_bindings};
+use super::sources::SourceTable;
 use super::wsstat::{ResendEntry, StatAcc, WsMsg, resend_check};
 use super::{OutOfDialog, Registration, SipCall, SipLimits, SipOutput, SipPacket};
 use crate::sip::wire::{HeaderName, Method, SipMessage};
@@ -59,6 +60,8 @@ pub struct SipState {
     ood_done: Vec<OutOfDialog>,
     regs_done: Vec<Registration>,
     anomalies: Vec<Anomaly>,
+    /// Requests by source, for the security rules.
+    sources: SourceTable,
     evicted_calls: u64,
     /// Finished calls / out-of-dialog requests beyond the kept caps (counted only).
     calls_not_kept: u64,
@@ -120,6 +123,7 @@ impl SipState {
             ood_done: Vec::new(),
             regs_done: Vec::new(),
             anomalies: Vec::new(),
+            sources: SourceTable::default(),
             evicted_calls: 0,
             calls_not_kept: 0,
             unanswered_kept: 0,
@@ -304,7 +308,11 @@ impl SipState {
             }
         }
         if let Some(c) = e.call.as_mut() {
+            let kept = c.call.messages.len();
             c.on_request(p, f, method);
+            if !f.resend && c.call.messages.len() > kept {
+                self.sources.request(p.tuple.src.ip, p.frame, p.ts, p.msg);
+            }
             return;
         }
         // Out of dialog (OPTIONS, MESSAGE, SUBSCRIBE, NOTIFY, INFO, PUBLISH, REFER, BYE or
@@ -339,6 +347,7 @@ impl SipState {
                 .header_value(HeaderName::UserAgent)
                 .map(|v| v.into_owned()),
         });
+        self.sources.request(p.tuple.src.ip, p.frame, p.ts, m);
     }
 
     fn on_response(&mut self, p: &SipPacket<'_>, key: &str, f: &MsgFacts, code: u16) {
@@ -401,6 +410,9 @@ impl SipState {
             );
             all_retrans &= re;
             keys.push(rk);
+        }
+        if !all_retrans {
+            self.sources.request(p.tuple.src.ip, p.frame, p.ts, m);
         }
         if !all_retrans && let Some(e) = self.entries.get_mut(key) {
             if e.reg_tx.len() >= MAX_REG_TX_PER_CALL_ID {
@@ -523,6 +535,7 @@ impl SipState {
     /// ended after `ended_call_linger_ms` (`challenged_call_linger_ms` when refused with a
     /// challenge), everything else after `call_idle_timeout_ms`.
     pub fn expire(&mut self, now: Ts) {
+        self.sources.expire(now);
         while let Some((&(due, _), _)) = self.ended.first_key_value() {
             if due >= now {
                 break;
@@ -626,6 +639,7 @@ impl SipState {
             ("out_of_dialog_not_kept", self.ood_not_kept),
             ("registrations", self.evicted_regs),
             ("registrations_not_kept", self.regs_not_kept),
+            ("request_sources_not_kept", self.sources.not_kept),
         ] {
             if n > 0 {
                 evicted.push((name, n));
@@ -636,6 +650,7 @@ impl SipState {
             registrations: regs,
             out_of_dialog: ood,
             stats: self.stats.finish(),
+            sources: self.sources.finish(),
             anomalies: self.anomalies,
             evicted,
         }
@@ -1667,6 +1682,68 @@ mod tests {
         assert!(fed > 1000);
         // Messages cut inside their headers are not tapped (Wireshark throws first).
         assert!(out.stats.messages <= fed && out.stats.messages > fed / 2);
+    }
+
+    /// The request tap counts what the model keeps: a call's requests but not their
+    /// retransmissions, each new out-of-dialog transaction, each new REGISTER once (not
+    /// per binding); responses never.
+    #[test]
+    fn request_sources_count_each_kept_request_once() {
+        let mut h = H::new();
+        let inv = req(
+            "INVITE", "c1", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+        );
+        h.feed(A, B, 0, &inv);
+        h.feed(A, B, 500, &inv);
+        h.feed(
+            B,
+            A,
+            600,
+            &resp(
+                486,
+                "Busy Here",
+                "c1",
+                1,
+                "INVITE",
+                "z9hG4bK1",
+                "fa",
+                Some("tb"),
+                "",
+                "",
+            ),
+        );
+        h.feed(
+            A,
+            B,
+            700,
+            &req("ACK", "c1", 1, "ACK", "z9hG4bK1", "fa", Some("tb"), "", ""),
+        );
+        let opt = req(
+            "OPTIONS", "o1", 5, "OPTIONS", "z9hG4bKo", "fo", None, "", "",
+        );
+        h.feed(A, B, 1_000, &opt);
+        h.feed(A, B, 1_500, &opt);
+        let two = "Contact: <sip:alice@10.0.0.1:5060>\nContact: <sip:alice@10.0.0.1:5062>\n";
+        h.feed(A, B, 2_000, &register(1, "z9hG4bKr1", two));
+        h.feed(A, B, 2_500, &register(1, "z9hG4bKr1", two));
+        let out = h.done();
+        assert_eq!(
+            out.sources.len(),
+            1,
+            "responses come from B and are not requests"
+        );
+        let s = &out.sources[0];
+        assert_eq!(s.ip.to_string(), "10.0.0.1");
+        // INVITE, ACK, OPTIONS, REGISTER.
+        assert_eq!(s.requests, 4);
+        assert_eq!(s.first.method, Method::Invite);
+        assert_eq!(s.first.user_agent.as_deref(), Some("PhoneA"));
+        assert_eq!(s.busiest_minute.0, 1, "one INVITE to bob");
+        assert_eq!(
+            s.users.len(),
+            2,
+            "bob (INVITE, ACK, OPTIONS) and alice (REGISTER)"
+        );
     }
 
     fn register(cseq: u32, branch: &str, extra: &str) -> String {

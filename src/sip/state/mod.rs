@@ -19,6 +19,7 @@ mod call;
 mod corpus_tests;
 mod machine;
 mod reg;
+pub mod sources;
 mod wsstat;
 pub use machine::{SipState, message_sdp, report_order};
 pub use wsstat::ws_code_bucket;
@@ -359,6 +360,8 @@ pub struct SipOutput {
     pub registrations: Vec<Registration>,
     pub out_of_dialog: Vec<OutOfDialog>,
     pub stats: SipStats,
+    /// Requests by source address, sorted by address ([`sources`]).
+    pub sources: Vec<sources::SourceRequests>,
     pub anomalies: Vec<Anomaly>,
     /// Entries evicted because a table hit its cap: (table, count).
     pub evicted: Vec<(&'static str, u64)>,
