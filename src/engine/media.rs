@@ -138,7 +138,7 @@ struct SrTimes {
     len: u8,
 }
 
-const SR_KEPT: usize = 8;
+const SR_KEPT: usize = 4;
 
 impl SrTimes {
     fn push(&mut self, ntp: u32, at: Ts) {
@@ -182,6 +182,8 @@ pub struct Media {
     sr_counts: Map<(u32, std::net::IpAddr), u64>,
     /// The last SRs of each sender SSRC (for RTT from LSR/DLSR).
     sr_times: Map<u32, SrTimes>,
+    /// `sr_times`' size after its last scan, and when that was.
+    sr_pruned: (usize, Ts),
     max_streams: usize,
     pub evicted: u64,
 }
@@ -228,6 +230,7 @@ impl Media {
             rtcp_about: Map::default(),
             sr_counts: Map::default(),
             sr_times: Map::default(),
+            sr_pruned: (0, Ts::default()),
             max_streams,
             evicted: 0,
         }
@@ -496,11 +499,6 @@ impl Media {
 
     /// Finalise streams idle since before `now - idle_ms`.
     pub fn expire(&mut self, now: Ts, idle_ms: i64) {
-        // A receiver report quotes the last SR it received, seconds ago: SR times older
-        // than five minutes can no longer give an RTT.
-        let sr_cutoff = now.0.saturating_sub(300 * Ts::NS_PER_SEC);
-        self.sr_times
-            .retain(|_, r| r.newest().is_some_and(|t| t.0 >= sr_cutoff));
         let cutoff = Ts(now.0.saturating_sub(idle_ms.saturating_mul(1_000_000)));
         let stale: Vec<StreamId> = self
             .streams
@@ -513,6 +511,24 @@ impl Media {
                 self.finished.push((s.order, id, s));
             }
         }
+    }
+
+    /// Forget the SR times of senders silent for five minutes: a receiver report quotes
+    /// the last SR it received, seconds ago, so older ones can no longer give an RTT.
+    /// Called every capture second, so the table stays near the senders of the last five
+    /// minutes instead of swinging up to a minute's worth more between scans.
+    /// A scan costs the table's size, so it runs once the table grew by an eighth since
+    /// the last one, or a capture minute passed: linear in the SRs whatever the clock does.
+    pub fn expire_sr_times(&mut self, now: Ts) {
+        let (len, at) = self.sr_pruned;
+        let grew = self.sr_times.len() > len + len / 8 + 64;
+        if !grew && now.0 < at.0.saturating_add(60 * Ts::NS_PER_SEC) {
+            return;
+        }
+        let cutoff = now.0.saturating_sub(300 * Ts::NS_PER_SEC);
+        self.sr_times
+            .retain(|_, r| r.newest().is_some_and(|t| t.0 >= cutoff));
+        self.sr_pruned = (self.sr_times.len(), now);
     }
 
     /// End of input: every stream, in discovery order, with RTCP and MOS attached.

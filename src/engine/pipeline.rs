@@ -764,6 +764,7 @@ impl Pipeline<'_> {
             self.st.last_expiry = ts;
             self.reasm.expire(ts);
             self.st.sip.expire(ts);
+            self.st.media.expire_sr_times(ts);
             if let Some(f) = self.fin.as_mut() {
                 f.tick(ts, self.st.first_ts, &mut self.st.sip, &mut self.st.media);
             }
