@@ -2,7 +2,8 @@
 //! order: for every fixture and public capture, each call and stream row pretty-prints the
 //! same after the round trip through the spill file, and rows pushed in reverse come back
 //! sorted by their key (calls: first frame, then Call-ID; streams: discovery order), which
-//! is the order of the report.
+//! is the order of the report. Findings too: pushed in the order the rules gave them, they
+//! come back in the report's order, equal to the original findings.
 
 mod common;
 use serde::Serialize;
@@ -85,8 +86,37 @@ fn check(label: &str, paths: &[String], failures: &mut Vec<String>) -> (usize, u
         n += 1;
     }
     assert_eq!(n, streams.len(), "{label}: streams read back");
+
+    // Findings, as the rules give them (unsorted), must come back as the report sorts
+    // them, byte for byte.
+    let given: Vec<sipscope::rules::Finding> =
+        sipscope::rules::run(&a, &Default::default(), &Default::default())
+            .into_iter()
+            .rev()
+            .collect();
+    let want_f = {
+        let mut v = given.clone();
+        v.sort_by(sipscope::rules::finding_order);
+        v
+    };
+    for f in given {
+        spill.push_finding(f).expect("push finding");
+    }
+    assert_eq!(spill.findings(), want_f.len(), "{label}");
+    let back: Vec<sipscope::rules::Finding> = spill
+        .findings_sorted()
+        .expect("read findings")
+        .map(|f| f.expect("finding row"))
+        .collect();
+    if pretty(&back) != pretty(&want_f) {
+        failures.push(format!("{label}: findings differ after the spill"));
+    }
+    FINDINGS.fetch_add(back.len(), std::sync::atomic::Ordering::Relaxed);
     (calls.len(), streams.len())
 }
+
+/// Findings round-tripped over all captures.
+static FINDINGS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 #[test]
 fn every_row_round_trips_byte_identically_in_report_order() {
@@ -117,7 +147,12 @@ fn every_row_round_trips_byte_identically_in_report_order() {
         "{} captures: {calls} call rows and {streams} stream rows round-tripped",
         files.len() + 1
     );
-    assert!(calls > 0 && streams > 0, "nothing was checked");
+    let findings = FINDINGS.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("{findings} findings round-tripped");
+    assert!(
+        calls > 0 && streams > 0 && findings > 0,
+        "nothing was checked"
+    );
     assert!(
         failures.is_empty(),
         "{} rows differ:\n{}",

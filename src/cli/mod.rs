@@ -458,7 +458,7 @@ fn run_json_streamed(a: &CommonArgs, paths: &[String]) -> anyhow::Result<i32> {
     out.write_all(b"\n")?;
     out.flush()?;
     drop(out);
-    let worst = run.findings.iter().map(|f| f.severity).max();
+    let worst = run.worst();
     // As in `run_analysis`: the process ends here, the OS reclaims the memory at once.
     std::mem::forget(run);
     Ok(exit_code(a, worst))

@@ -48,18 +48,23 @@ pub(crate) trait RowSource {
         st: &mut S,
         key: &'static str,
     ) -> Result<(), S::Error>;
+    /// The findings, the report's last field (a source may still be producing them
+    /// until it is asked).
+    fn findings<S: serde::ser::SerializeStruct>(
+        &mut self,
+        st: &mut S,
+        key: &'static str,
+    ) -> Result<(), S::Error>;
 }
 
-/// The report as pretty JSON, field by field in the model's order, with the rows from
-/// `rows` and the findings from `findings`, called when the writer reaches them (they are
-/// the last field): the one place that spells out the report's fields outside
-/// [`Report`] itself. Returns the findings written.
+/// The report as pretty JSON, field by field in the model's order, with the rows and the
+/// findings from `rows`: the one place that spells out the report's fields outside
+/// [`Report`] itself.
 pub(crate) fn write_report<W: std::io::Write>(
     w: W,
     lean: &Report,
     rows: &mut impl RowSource,
-    findings: impl FnOnce() -> Vec<Finding>,
-) -> serde_json::Result<Vec<Finding>> {
+) -> serde_json::Result<()> {
     use serde::ser::{SerializeStruct, Serializer};
     let mut ser = serde_json::Serializer::pretty(w);
     let mut st = (&mut ser).serialize_struct("Report", 8)?;
@@ -70,10 +75,8 @@ pub(crate) fn write_report<W: std::io::Write>(
     st.serialize_field("out_of_dialog", &lean.out_of_dialog)?;
     rows.streams(&mut st, "streams")?;
     st.serialize_field("sip_stats", &lean.sip_stats)?;
-    let f = findings();
-    st.serialize_field("findings", &f)?;
-    st.end()?;
-    Ok(f)
+    rows.findings(&mut st, "findings")?;
+    st.end()
 }
 
 /// Write the report of `a` as pretty JSON, byte for byte what serialising
@@ -101,8 +104,18 @@ pub fn write_json_deferred<W: std::io::Write>(
             s.collect_seq((self.0)())
         }
     }
-    struct Model<'a>(&'a Analysis, Ts);
-    impl RowSource for Model<'_> {
+    /// The model's rows, and the findings from a closure called when the writer reaches
+    /// them (kept: they are returned).
+    struct Model<'a, F>(&'a Analysis, Ts, Option<F>, Vec<Finding>);
+    impl<F: FnOnce() -> Vec<Finding>> RowSource for Model<'_, F> {
+        fn findings<S: SerializeStruct>(
+            &mut self,
+            st: &mut S,
+            key: &'static str,
+        ) -> Result<(), S::Error> {
+            self.3 = self.2.take().map(|f| f()).unwrap_or_default();
+            st.serialize_field(key, &self.3)
+        }
         fn calls<S: SerializeStruct>(
             &mut self,
             st: &mut S,
@@ -124,7 +137,9 @@ pub fn write_json_deferred<W: std::io::Write>(
         }
     }
     let t0 = a.capture.first_ts.unwrap_or_default();
-    write_report(w, &build_lean(a, redact_users), &mut Model(a, t0), findings)
+    let mut m = Model(a, t0, Some(findings), Vec::new());
+    write_report(w, &build_lean(a, redact_users), &mut m)?;
+    Ok(m.3)
 }
 
 #[derive(Debug, Serialize)]

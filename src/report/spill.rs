@@ -1,10 +1,14 @@
-//! Report rows (calls and streams) kept on disk instead of in memory until they are written.
+//! Report rows (calls, streams, findings) kept on disk instead of in memory until they are
+//! written.
 //!
-//! Owns: [`RowSpill`], the temporary file a streaming engine appends a [`CallOut`] or
-//! [`StreamOut`] to as each call or stream is finalised, and reads back at the end in
-//! report order (calls by first frame then Call-ID, streams by discovery order). Rows are
-//! the part of the report that grows with the capture; spilling them keeps memory at the
-//! size of the index (one key, offset and length per row), whatever the capture's length.
+//! Owns: [`RowSpill`], the temporary file a streaming engine appends a [`CallOut`],
+//! [`StreamOut`] or call-local [`Finding`] to as each call or stream is finalised, and
+//! reads back at the end in report order (calls by first frame then Call-ID, streams by
+//! discovery order, findings by [`crate::rules::finding_order`]). Rows are the part of the report that
+//! grows with the capture; spilling them keeps memory at the size of the index (one key,
+//! offset and length per row; a finding's key is its severity, subject and rule),
+//! whatever the capture's length. A finding's row holds its rule id, summary and
+//! evidence; its explanation and remediation come back from the rule's metadata.
 //!
 //! Each row is stored as one line of compact JSON. Reading it back and pretty-printing it
 //! gives exactly the bytes pretty-printing the original row gives (`tests/spill.rs` checks
@@ -16,9 +20,10 @@
 //! handle closes, on a panic or an exit too.
 
 use super::model::{CallOut, StreamOut};
+use crate::rules::{Evidence, Finding, Severity, Subject, meta_of, sort_key};
 use crate::types::FrameRef;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -38,7 +43,31 @@ pub struct RowSpill {
     moved: bool,
     calls: Vec<((FrameRef, String), Span)>,
     streams: Vec<(u64, Span)>,
+    findings: Vec<(FindingKey, Span)>,
     scratch: Vec<u8>,
+}
+
+/// What sorts a spilled finding (see [`crate::rules::finding_order`]).
+#[derive(Debug)]
+struct FindingKey {
+    severity: Severity,
+    subject: Subject,
+    rule: &'static str,
+}
+
+/// A finding's row: what is not in its key or its rule's metadata.
+#[derive(Serialize)]
+struct FindingRow<'a> {
+    rule: &'a str,
+    summary: &'a str,
+    evidence: &'a [Evidence],
+}
+
+#[derive(Deserialize)]
+struct FindingRowOwned {
+    rule: String,
+    summary: String,
+    evidence: Vec<Evidence>,
 }
 
 impl std::fmt::Debug for RowSpill {
@@ -60,6 +89,7 @@ impl RowSpill {
             moved: false,
             calls: Vec::new(),
             streams: Vec::new(),
+            findings: Vec::new(),
             scratch: Vec::new(),
         })
     }
@@ -76,6 +106,55 @@ impl RowSpill {
         let span = self.write_row(row)?;
         self.streams.push((order, span));
         Ok(())
+    }
+
+    /// Store a finding (its subject and severity stay in memory as its key).
+    pub fn push_finding(&mut self, f: Finding) -> io::Result<()> {
+        let span = self.write_row(&FindingRow {
+            rule: f.rule,
+            summary: &f.summary,
+            evidence: &f.evidence,
+        })?;
+        let key = FindingKey {
+            severity: f.severity,
+            subject: f.subject,
+            rule: f.rule,
+        };
+        self.findings.push((key, span));
+        Ok(())
+    }
+
+    /// Findings stored.
+    pub fn findings(&self) -> usize {
+        self.findings.len()
+    }
+
+    /// Findings back in report order ([`crate::rules::finding_order`]; equal ones in push order), read
+    /// one at a time.
+    pub fn findings_sorted(
+        &mut self,
+    ) -> io::Result<impl Iterator<Item = io::Result<Finding>> + '_> {
+        self.prepare_read()?;
+        self.findings.sort_by(|(a, _), (b, _)| order_keys(a, b));
+        let keys = self.findings.iter().map(|(k, _)| k);
+        let rows = read_rows(self.w.get_ref(), self.findings.iter().map(|(_, s)| *s));
+        Ok(keys.zip(rows).map(|(k, row)| {
+            let row: FindingRowOwned = row?;
+            let meta = meta_of(&row.rule)
+                .filter(|m| m.id == k.rule)
+                .ok_or_else(|| {
+                    io::Error::other(format!("spilled finding of unknown rule {}", row.rule))
+                })?;
+            Ok(Finding {
+                rule: meta.id,
+                severity: k.severity,
+                subject: k.subject.clone(),
+                summary: row.summary,
+                explanation: meta.explanation,
+                remediation: meta.remediation,
+                evidence: row.evidence,
+            })
+        }))
     }
 
     /// Call rows stored.
@@ -136,6 +215,11 @@ impl RowSpill {
         self.moved = true;
         Ok(())
     }
+}
+
+/// [`crate::rules::finding_order`] on keys.
+fn order_keys(a: &FindingKey, b: &FindingKey) -> std::cmp::Ordering {
+    sort_key(a.severity, &a.subject, a.rule).cmp(&sort_key(b.severity, &b.subject, b.rule))
 }
 
 /// The rows at `spans`, in that order, each read and parsed when the iterator reaches it.

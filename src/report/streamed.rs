@@ -1,8 +1,10 @@
 //! The JSON report of a streaming run: the engine hands each finalised unit (a call and
 //! its streams, or a stream alone) over as it releases it (`engine::analyze_paths_streamed`);
-//! here the call-local rules and the aggregates see it (`rules::Streamed`) and its rows
-//! go to a spill file (`spill::RowSpill`), so memory holds neither. At the end the rows
-//! are read back in report order and written, byte for byte what
+//! here the call-local rules and the aggregates see it (`rules::Streamed`), and its rows
+//! and call-local findings go to a spill file (`spill::RowSpill`), so memory holds
+//! neither. At the end the rows and findings are read back in report order (the spilled
+//! findings merged with the aggregates' and capture-level rules') and written, byte for
+//! byte what
 //! [`write_json_deferred`](super::write_json_deferred) writes from the whole model
 //! (`tests/streaming.rs`).
 //!
@@ -14,7 +16,7 @@ use super::model::{CallOut, RowSource, StreamOut, build_lean, call_out, stream_o
 use super::spill::RowSpill;
 use crate::correlate::Analysis;
 use crate::engine::{Config, EngineError, Progress, analyze_paths_streamed};
-use crate::rules::{Finding, Profile, Selection, Streamed, Thresholds};
+use crate::rules::{Finding, Profile, Selection, Severity, Streamed, Thresholds, finding_order};
 use serde::ser::{Error as _, Serialize, SerializeStruct, Serializer};
 use std::cell::RefCell;
 
@@ -29,13 +31,16 @@ pub enum StreamError {
     Json(#[from] serde_json::Error),
 }
 
-/// What a streaming run knows at the end besides the model: the rows and the findings.
+/// What a streaming run knows at the end besides the model: the rows and the findings
+/// (the call-local ones in the spill, the rest here).
 pub struct StreamedRun {
     pub model: Analysis,
     spill: RowSpill,
     /// Discovery order of every stream row, sorted: a stream's place in the report.
     orders: Vec<u64>,
-    pub findings: Vec<Finding>,
+    /// The findings of the aggregates and the capture-level rules, in report order.
+    rest: Vec<Finding>,
+    worst: Option<Severity>,
 }
 
 /// What judges the released units: the rules, and the rows' spill.
@@ -43,18 +48,28 @@ struct Judge<'a> {
     rules: Streamed<'a>,
     spill: RowSpill,
     orders: Vec<u64>,
+    worst: Option<Severity>,
     failed: Option<std::io::Error>,
 }
 
 impl Judge<'_> {
     fn unit(&mut self, u: Analysis) {
         self.rules.unit(&u);
+        let found = self.rules.take_findings();
         if self.failed.is_some() {
             return;
         }
-        let t0 = u.capture.first_ts.unwrap_or_default();
         let mut r = Ok(());
-        if let Some(c) = u.calls.first() {
+        for f in found {
+            self.worst = self.worst.max(Some(f.severity));
+            if r.is_ok() {
+                r = self.spill.push_finding(f);
+            }
+        }
+        let t0 = u.capture.first_ts.unwrap_or_default();
+        if let Some(c) = u.calls.first()
+            && r.is_ok()
+        {
             let mut row = call_out(t0, c);
             // Placeholders: the streams' discovery orders (see the module doc).
             row.streams = u.streams.iter().map(|s| s.order as usize).collect();
@@ -93,6 +108,7 @@ pub fn analyze_streamed(
         rules: Streamed::new(thresholds, sel, profile),
         spill: RowSpill::new()?,
         orders: Vec::new(),
+        worst: None,
         failed: None,
     };
     let model = if cfg.threads == 1 {
@@ -124,18 +140,21 @@ pub fn analyze_streamed(
         rules,
         spill,
         mut orders,
+        worst,
         failed,
     } = judge;
     if let Some(e) = failed {
         return Err(e.into());
     }
     orders.sort_unstable();
-    let findings = rules.finish(&model);
+    let rest = rules.finish(&model);
+    let worst = worst.max(rest.iter().map(|f| f.severity).max());
     Ok(StreamedRun {
         model,
         spill,
         orders,
-        findings,
+        rest,
+        worst,
     })
 }
 
@@ -144,6 +163,8 @@ pub fn analyze_streamed(
 struct Spilled<'a> {
     spill: &'a mut RowSpill,
     orders: &'a [u64],
+    /// The findings not spilled (written once, merged with the spilled ones).
+    rest: &'a mut Vec<Finding>,
 }
 
 impl RowSource for Spilled<'_> {
@@ -170,6 +191,21 @@ impl RowSource for Spilled<'_> {
         let rows = self.spill.streams_sorted().map_err(S::Error::custom)?;
         let rows = rows.map(|row: std::io::Result<StreamOut>| row);
         st.serialize_field(key, &Once(RefCell::new(Some(rows))))
+    }
+    /// The spilled findings merged with the rest, both in report order: the spilled ones
+    /// came first in the rules' order, so they go first among equals.
+    fn findings<S: SerializeStruct>(
+        &mut self,
+        st: &mut S,
+        key: &'static str,
+    ) -> Result<(), S::Error> {
+        let rest = std::mem::take(self.rest);
+        let spilled = self.spill.findings_sorted().map_err(S::Error::custom)?;
+        let merged = Merge {
+            a: spilled.peekable(),
+            b: rest.into_iter().peekable(),
+        };
+        st.serialize_field(key, &Once(RefCell::new(Some(merged))))
     }
 }
 
@@ -203,12 +239,48 @@ impl StreamedRun {
         redact_users: bool,
     ) -> Result<(), StreamError> {
         let lean = build_lean(&self.model, redact_users);
-        let findings = std::mem::take(&mut self.findings);
         let mut rows = Spilled {
             spill: &mut self.spill,
             orders: &self.orders,
+            rest: &mut self.rest,
         };
-        self.findings = write_report(w, &lean, &mut rows, || findings)?;
+        write_report(w, &lean, &mut rows)?;
         Ok(())
+    }
+
+    /// The worst severity found, if any finding was.
+    pub fn worst(&self) -> Option<Severity> {
+        self.worst
+    }
+
+    /// Findings in the report (call-local ones spilled, and the rest).
+    pub fn findings(&self) -> usize {
+        self.spill.findings() + self.rest.len()
+    }
+}
+
+/// Two report-ordered finding sequences as one (ties: `a` first).
+struct Merge<A: Iterator, B: Iterator> {
+    a: std::iter::Peekable<A>,
+    b: std::iter::Peekable<B>,
+}
+
+impl<A, B> Iterator for Merge<A, B>
+where
+    A: Iterator<Item = std::io::Result<Finding>>,
+    B: Iterator<Item = Finding>,
+{
+    type Item = std::io::Result<Finding>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let take_b = match (self.a.peek(), self.b.peek()) {
+            (Some(Ok(a)), Some(b)) => finding_order(b, a) == std::cmp::Ordering::Less,
+            (Some(_), _) => false,
+            (None, _) => true,
+        };
+        if take_b {
+            self.b.next().map(Ok)
+        } else {
+            self.a.next()
+        }
     }
 }

@@ -65,7 +65,7 @@ pub enum Subject {
 }
 
 /// One piece of proof: a frame, its time, and what it shows (the exact line or value).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Evidence {
     pub frame: Option<FrameRef>,
     /// Seconds since the first frame of the capture.
@@ -408,12 +408,27 @@ fn effective_thresholds(thresholds: &Thresholds, profile: Option<&Profile>) -> T
 }
 
 fn sort_findings(out: &mut [Finding]) {
-    out.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.subject.cmp(&b.subject))
-            .then_with(|| a.rule.cmp(b.rule))
-    });
+    out.sort_by(finding_order);
+}
+
+/// The report's order of findings: worst first, then by subject, then by rule (a stable
+/// sort keeps equal ones in the order the rules gave them).
+pub fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    sort_key(a.severity, &a.subject, a.rule).cmp(&sort_key(b.severity, &b.subject, b.rule))
+}
+
+/// What [`finding_order`] compares: worst first, then subject, then rule.
+pub fn sort_key<'a>(
+    severity: Severity,
+    subject: &'a Subject,
+    rule: &'a str,
+) -> (std::cmp::Reverse<Severity>, &'a Subject, &'a str) {
+    (std::cmp::Reverse(severity), subject, rule)
+}
+
+/// The metadata of the rule with this id.
+pub fn meta_of(id: &str) -> Option<&'static RuleMeta> {
+    registry().iter().map(|r| r.meta()).find(|m| m.id == id)
 }
 
 /// The selected rules that are not call-local, run as a streaming engine runs them:
@@ -499,6 +514,13 @@ impl<'a> Streamed<'a> {
             call: u.calls.first(),
             streams: u.streams.iter().collect(),
         });
+    }
+
+    /// The call-local findings of the units seen since the last call, in the order the
+    /// rules gave them (a streaming run spills them; [`Streamed::finish`] sorts in the
+    /// ones not taken).
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.findings)
     }
 
     /// The aggregates see a unit, beside a model that holds only the first timestamp.
