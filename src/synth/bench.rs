@@ -44,7 +44,7 @@ pub struct BenchParams {
     pub options_interval_s: u32,
     /// Phones the calls come from, in turn (0 = a new phone, with its own addresses, for
     /// every call). A gateway serves a fixed population: with one, the state kept per
-    /// source address (signalling activity, the `security.*` aggregates) stops growing
+    /// source address (signalling activity, the request summary by source) stops growing
     /// with the number of calls. Must exceed the calls up at once, or one phone would be
     /// in two calls on the same ports.
     pub callers: u32,

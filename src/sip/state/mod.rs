@@ -1,8 +1,8 @@
 //! SIP protocol state rebuilt from messages: transactions (RFC 3261 §17 matching by top
 //! Via branch, RFC 2543 fallback), retransmission marking with Wireshark's `sip.resend`
 //! semantics, calls (INVITE dialogs keyed by Call-ID, forking, CANCEL, BYE), registrations
-//! (per AOR + contact), out-of-dialog requests (OPTIONS, MESSAGE, ...) and `sip,stat`
-//! counters.
+//! (per AOR + contact), out-of-dialog requests (OPTIONS, MESSAGE, ...), `sip,stat`
+//! counters, and the requests by source address the security rules judge ([`sources`]).
 //!
 //! Single owner: one `SipState` per Call-ID shard; every table is capped, and idle
 //! entries are finalised on the capture clock ([`SipState::expire`]).
