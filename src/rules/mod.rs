@@ -299,7 +299,7 @@ pub fn aggregates() -> Vec<&'static str> {
 /// (docs/performance.md, "Memory"). `tests/call_local.rs` checks, on every fixture and
 /// public capture, that each finds exactly the same per call as on the whole capture;
 /// `tests/rules.rs` does on every rule scenario. The other rules read across calls
-/// (per-peer clusters, per-source windows, registrations against calls, the capture's
+/// (per-peer clusters, registrations against calls, the capture's
 /// end) and need running aggregates first.
 pub fn call_local() -> Vec<&'static str> {
     registry()

@@ -8,8 +8,9 @@
 //! (hashes, at most [`USERS_CAP`]), and the best windows found so far: the busiest second
 //! (any request) and the most distinct INVITE destinations within a minute. The windows
 //! themselves ([`Hot`]) hold only the requests of the last second and INVITEs of the last
-//! minute, and are dropped once the source is quiet for longer ([`SourceTable::expire`]):
-//! the table grows with the sources, never with their requests or the capture's length.
+//! minute (at most [`MAX_WINDOW`] each), and are dropped once the source is quiet for
+//! longer ([`SourceTable::expire`]): the table grows with the sources, never with their
+//! requests or the capture's length.
 //!
 //! Windows slide over capture order. A timestamp that goes back counts at the source's
 //! latest time (a sorted list would place it earlier); the evidence quotes its own time.
@@ -59,6 +60,11 @@ const SECOND_NS: i64 = Ts::NS_PER_SEC;
 const MINUTE_NS: i64 = 60 * Ts::NS_PER_SEC;
 /// INVITEs a toll-fraud window quotes.
 pub const TOLL_EVIDENCE: usize = 5;
+/// At most this many requests in one source's open window: a flood at line rate keeps
+/// the newest, and its count is then a lower bound (far above any threshold).
+const MAX_WINDOW: usize = 65_536;
+/// `SourceRequests::queued` of a source not in the expiry queue (no capture time is).
+const NOT_QUEUED: Ts = Ts(i64::MIN);
 
 /// A request as a finding quotes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +143,9 @@ pub struct SourceRequests {
     filling: bool,
     /// The latest time of a request (windows slide on it).
     last: Ts,
+    /// When this source last went into [`SourceTable`]'s expiry queue (at most once a
+    /// second); [`NOT_QUEUED`] when it is not in it.
+    queued: Ts,
     hot: Option<Box<Hot>>,
 }
 
@@ -163,8 +172,8 @@ pub fn international(user: &str) -> bool {
 pub struct SourceTable {
     by_src: HashMap<IpAddr, SourceRequests, foldhash::fast::RandomState>,
     hasher: RandomState,
-    /// (time, source) of every request of the last minute, oldest first: which sources'
-    /// windows may have closed.
+    /// (time, source) of the sources active in the last minute, oldest first, at most
+    /// one entry per source and second: which sources' windows may have closed.
     recent: VecDeque<(Ts, IpAddr)>,
     pub not_kept: u64,
 }
@@ -199,6 +208,7 @@ impl SourceTable {
             busiest_minute: (0, Vec::new()),
             filling: false,
             last: ts,
+            queued: NOT_QUEUED,
             hot: None,
         });
         s.requests += 1;
@@ -218,10 +228,14 @@ impl SourceTable {
         // Windows slide on the source's latest time.
         let at = s.last.max(ts);
         s.last = at;
+        if at.0.saturating_sub(s.queued.0) >= SECOND_NS {
+            s.queued = at;
+            self.recent.push_back((at, src));
+        }
         let hot = s.hot.get_or_insert_with(Box::default);
         hot.second.push_back((at, ts, frame, method.clone()));
         while let Some((t, ..)) = hot.second.front()
-            && at.0.saturating_sub(t.0) >= SECOND_NS
+            && (at.0.saturating_sub(t.0) >= SECOND_NS || hot.second.len() > MAX_WINDOW)
         {
             hot.second.pop_front();
         }
@@ -232,7 +246,6 @@ impl SourceTable {
             s.busiest_second = (n, *f, *own, mm.clone());
         }
         if *method != Method::Invite {
-            self.recent.push_back((at, src));
             return;
         }
         if user.is_some_and(international) {
@@ -249,7 +262,7 @@ impl SourceTable {
         }
         hot.minute.push_back((at, dest));
         while let Some((t, (_, _, u))) = hot.minute.front()
-            && at.0.saturating_sub(t.0) > MINUTE_NS
+            && (at.0.saturating_sub(t.0) > MINUTE_NS || hot.minute.len() > MAX_WINDOW)
         {
             match u {
                 Some(u) => {
@@ -275,20 +288,22 @@ impl SourceTable {
             s.filling = quotes.len() < TOLL_EVIDENCE;
             s.busiest_minute = (distinct, quotes);
         }
-        self.recent.push_back((at, src));
     }
 
-    /// Close the windows of sources quiet for more than a minute at `now`.
+    /// Close the windows of sources quiet for more than a minute at `now`. A source's
+    /// newest queue entry is at most a second older than its last request (a later one
+    /// would have queued it again), so two seconds past the minute it is quiet.
     pub fn expire(&mut self, now: Ts) {
         while let Some(&(t, ip)) = self.recent.front() {
-            if now.0.saturating_sub(t.0) <= MINUTE_NS + SECOND_NS {
+            if now.0.saturating_sub(t.0) <= MINUTE_NS + 2 * SECOND_NS {
                 break;
             }
             self.recent.pop_front();
             if let Some(s) = self.by_src.get_mut(&ip)
-                && s.last == t
+                && s.queued == t
             {
                 s.hot = None;
+                s.queued = NOT_QUEUED;
             }
         }
     }
@@ -432,7 +447,12 @@ mod tests {
         }
         t.t.expire(Ts(30_000 * 1_000_000));
         assert!(t.t.by_src.values().all(|s| s.hot.is_some()), "still open");
-        t.t.expire(Ts(62_000 * 1_000_000));
+        assert_eq!(
+            t.t.recent.len(),
+            1,
+            "one queue entry for a second of requests"
+        );
+        t.t.expire(Ts(63_000 * 1_000_000));
         assert!(t.t.by_src.values().all(|s| s.hot.is_none()), "closed");
         assert!(t.t.recent.is_empty());
         // A new burst starts from fresh windows; the summary kept the old best.
@@ -441,6 +461,29 @@ mod tests {
         assert_eq!(s.busiest_minute.0, 5);
         assert_eq!(s.busiest_second.0, 5);
         assert_eq!(s.requests, 6);
+    }
+
+    #[test]
+    fn a_flood_keeps_a_bounded_window() {
+        let mut t = T::new();
+        let n = MAX_WINDOW + 100;
+        for i in 0..n {
+            // All within 100 ms.
+            t.req(i as i64 / 1000, "OPTIONS", None, "x");
+        }
+        let hot =
+            t.t.by_src
+                .values()
+                .next()
+                .and_then(|s| s.hot.as_ref())
+                .map(|h| h.second.len());
+        assert_eq!(hot, Some(MAX_WINDOW));
+        let s = t.one();
+        assert_eq!(s.requests, n as u64);
+        assert_eq!(
+            s.busiest_second.0 as usize, MAX_WINDOW,
+            "a lower bound once capped"
+        );
     }
 
     #[test]
