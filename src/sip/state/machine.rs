@@ -69,9 +69,17 @@ pub struct SipState {
     unanswered_kept: usize,
     ood_not_kept: u64,
     regs_not_kept: u64,
-    /// Calls, out-of-dialog requests and registrations kept so far, drained or not (the
-    /// caps count what the report holds, not what is still here).
+    /// Calls held here for the report, until drained: a streaming run spills
+    /// each drained call's row to disk, so a day of gateway traffic keeps every call;
+    /// a run that keeps its report in memory never drains, and the cap bounds it.
     kept_calls: usize,
+    /// Calls finalised so far, kept or not (progress display).
+    calls_finalised: u64,
+    /// Out-of-dialog requests and registrations kept so far, drained or not: drained
+    /// ones stay in memory for the report (the finaliser's lists), so the caps count
+    /// what the report holds, not what is still here. Unanswered calls, too, count over
+    /// the whole capture (`unanswered_kept`): they are a scan's signature, and each
+    /// costs a report row even when spilled.
     kept_ood: usize,
     kept_regs: usize,
     evicted_ood: u64,
@@ -130,6 +138,7 @@ impl SipState {
             ood_not_kept: 0,
             regs_not_kept: 0,
             kept_calls: 0,
+            calls_finalised: 0,
             kept_ood: 0,
             kept_regs: 0,
             evicted_ood: 0,
@@ -507,6 +516,7 @@ impl SipState {
             // Calls that never got any response (a scanner's INVITEs) may fill only half of
             // the kept room, so the legitimate calls of a flooded capture are still reported.
             let call = c.finalise();
+            self.calls_finalised += 1;
             let unanswered = call.transactions.iter().all(|t| t.responses.is_empty());
             let room = if unanswered {
                 self.unanswered_kept < self.limits.max_kept_calls / 2
@@ -582,6 +592,7 @@ impl SipState {
     /// eviction), handed over so a long capture's output can be streamed; `finish` returns
     /// whatever was not drained.
     pub fn drain_finished(&mut self) -> (Vec<SipCall>, Vec<OutOfDialog>, Vec<Registration>) {
+        self.kept_calls = 0;
         (
             std::mem::take(&mut self.calls_done),
             std::mem::take(&mut self.ood_done),
@@ -605,7 +616,7 @@ impl SipState {
 
     /// Calls seen so far: live plus finalised (for progress display).
     pub fn calls_seen(&self) -> usize {
-        self.lru_calls.len() + self.kept_calls
+        self.lru_calls.len() + self.calls_finalised as usize
     }
 
     /// End of input: everything, sorted by first frame.
@@ -2105,6 +2116,70 @@ mod tests {
         let out = h.done();
         assert_eq!(out.calls.len(), 1);
         assert_eq!(out.calls[0].call_id, "e2");
+    }
+
+    /// The kept cap bounds what waits in memory: a streaming run drains finished calls
+    /// to its spill, and a day's worth of answered calls is then all reported; a run
+    /// that never drains keeps the cap. Unanswered calls count over the whole capture.
+    #[test]
+    fn draining_frees_the_kept_room_for_answered_calls_only() {
+        let run = |drain: bool| {
+            let mut h = H::with(SipLimits {
+                max_calls: 2,
+                max_kept_calls: 4,
+                ..SipLimits::default()
+            });
+            let mut drained = 0;
+            for i in 0..8i64 {
+                let id = format!("c{i}");
+                let t = i * 100;
+                h.feed(
+                    A,
+                    B,
+                    t,
+                    &req("INVITE", &id, 1, "INVITE", "z9hG4bK1", "fa", None, "", ""),
+                );
+                h.feed(
+                    B,
+                    A,
+                    t + 1,
+                    &resp(
+                        486,
+                        "Busy Here",
+                        &id,
+                        1,
+                        "INVITE",
+                        "z9hG4bK1",
+                        "fa",
+                        Some("tb"),
+                        "",
+                        "",
+                    ),
+                );
+                // Never answered: at most 4 / 2 = 2 of these are kept, drained or not.
+                let scan = format!("scan{i}");
+                h.feed(
+                    A,
+                    B,
+                    t + 2,
+                    &req("INVITE", &scan, 1, "INVITE", "z9hG4bK2", "fa", None, "", ""),
+                );
+                if drain {
+                    drained += h.st.drain_finished().0.len();
+                }
+            }
+            let out = h.st.finish();
+            let not_kept = out
+                .evicted
+                .iter()
+                .find(|(k, _)| *k == "calls_not_kept")
+                .map_or(0, |(_, n)| *n);
+            (drained + out.calls.len(), not_kept)
+        };
+        // Draining: all 8 answered calls and 2 of the 8 unanswered ones.
+        assert_eq!(run(true), (10, 6));
+        // Never drained: 4 calls in all (at most 2 unanswered), the other 12 counted.
+        assert_eq!(run(false), (4, 12));
     }
 
     /// An ended dialog is finalised 64·T1 after its last message (ten minutes when it was

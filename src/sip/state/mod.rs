@@ -44,8 +44,11 @@ pub struct SipPacket<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct SipLimits {
     pub max_calls: usize,
-    /// Finished calls kept for the report; later ones are only counted
-    /// (`calls_not_kept` in `capture.limits_hit`).
+    /// Finished calls held for the report until drained; later ones are only counted
+    /// (`calls_not_kept` in `capture.limits_hit`). A streaming run (`--format json`)
+    /// drains them to its on-disk spill, so this bounds what waits between drains and a
+    /// run that keeps its whole report in memory. Calls that never got any response may
+    /// fill half of it, counted over the whole capture, streaming or not.
     pub max_kept_calls: usize,
     /// Finished out-of-dialog transactions kept for the report.
     pub max_kept_out_of_dialog: usize,
