@@ -1022,6 +1022,12 @@ fn firing() -> Vec<Case> {
             options(&mut c, "sc0", 0.0, "192.0.2.66:5070", B, "friendly-scanner", true, "100");
             c
         }, |o| { let f = o.one("security.scanner"); assert_eq!(host_of(f), "192.0.2.66"); assert!(cites(f, o.frame("sc0")) && says(f, "friendly-scanner")); };
+        // An extension sweep from an ordinary User-Agent: 12 users, nothing answered.
+        "security.scanner" => || {
+            let mut c = Cap::new();
+            for i in 0..12 { options(&mut c, &format!("sw{i}"), f64::from(i) * 200.0, "192.0.2.67:5060", B, "Asterisk PBX 18", false, &format!("{}", 100 + i)); }
+            c
+        }, |o| { let f = o.one("security.scanner"); assert_eq!(host_of(f), "192.0.2.67"); assert!(cites(f, o.frame("sw0")) && says(f, "12 distinct users") && says(f, "0 of the 12")); };
         "security.bruteforce" => || {
             let mut c = Cap::new();
             for i in 0..12 { register(&mut c, &format!("b{i}"), f64::from(i) * 1000.0, "192.0.2.66:5070", B, i + 1, "192.0.2.66:5070", 3600, true, 403, 0); }
@@ -1198,6 +1204,12 @@ fn near_misses() -> Vec<Case> {
         "qos.burst-loss" => || impaired(|i| (100..103).contains(&i), |_| 0.0), no_check;
         // FreePBX's own User-Agent is not a scanner's.
         "security.scanner" => || { let mut c = Cap::new(); options(&mut c, "fp", 0.0, "192.168.8.13:5060", "192.168.8.183:5060", "FPBX-14.0.13.4(13.27.0)", true, "8804"); c }, no_check;
+        // A PBX qualifying 12 peers (distinct users), each answering: not a sweep.
+        "security.scanner" => || {
+            let mut c = Cap::new();
+            for i in 0..12 { options(&mut c, &format!("q{i}"), f64::from(i) * 200.0, "192.0.2.67:5060", B, "Asterisk PBX 18", true, &format!("{}", 100 + i)); }
+            c
+        }, no_check;
         "security.bruteforce" => || {
             let mut c = Cap::new();
             for i in 0..3 { register(&mut c, &format!("b{i}"), f64::from(i) * 1000.0, "192.0.2.66:5070", B, i + 1, "192.0.2.66:5070", 3600, true, 403, 0); }

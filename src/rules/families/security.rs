@@ -29,13 +29,14 @@ rule! {
         id: "security.scanner",
         severity: Warning,
         title: "SIP scanner activity",
-        explanation: "A source identifies itself as a known SIP scanning tool (friendly-scanner, sipvicious, ...) or probes many different extensions: someone is looking for accounts to break into or open relays for toll fraud.",
+        explanation: "A source identifies itself as a known SIP scanning tool (friendly-scanner, sipvicious, ...) or probes many different extensions and is mostly refused or unanswered: someone is looking for accounts to break into or open relays for toll fraud. (A PBX or trunk also calls many numbers, but most of its requests ring or succeed.)",
         remediation: "Block the source at the firewall, allow SIP only from your provider's ranges, use fail2ban or the PBX's ACLs, and make sure every extension has a strong password.",
-        thresholds: "scanner User-Agent, or requests to ≥ scan_users (10) distinct user parts from one source"
+        thresholds: "scanner User-Agent, or requests to ≥ scan_users (10) distinct user parts from one source of which fewer than half (ACKs aside) got a ringing or success response"
     } |cx, out, meta| {
         for s in &cx.analysis.sources {
             let users = s.users.len();
-            if s.tool.is_none() && users < cx.thresholds.scan_users {
+            let refused = u64::from(s.progressed) * 2 < u64::from(s.answerable);
+            if s.tool.is_none() && (users < cx.thresholds.scan_users || !refused) {
                 continue;
             }
             let src = s.ip;
@@ -57,7 +58,10 @@ rule! {
                 Evidence {
                     frame: None,
                     time: None,
-                    what: format!("{} requests to {users} distinct users", s.requests),
+                    what: format!(
+                        "{} requests to {users} distinct users; {} of the {} that expect a response got ringing or success",
+                        s.requests, s.progressed, s.answerable
+                    ),
                 },
             ];
             let why = match s.tool.as_ref().and_then(|t| t.user_agent.as_ref()) {

@@ -300,24 +300,30 @@ impl CallB {
         }
     }
 
-    pub fn on_response(&mut self, p: &super::SipPacket<'_>, f: &MsgFacts, code: u16) {
+    /// Returns whether this is its transaction's first ringing or success response
+    /// (101–299, not a retransmission): the request progressed (`SourceTable::progressed`).
+    pub fn on_response(&mut self, p: &super::SipPacket<'_>, f: &MsgFacts, code: u16) -> bool {
         self.record(p, f);
         let m: &SipMessage = p.msg;
         if self.call.server.is_none() {
             self.call.server = m.header_value(HeaderName::Server).map(|v| v.into_owned());
         }
         let Some(i) = self.find_tx(&f.tx_key, &f.cseq.method, f.cseq.seq) else {
-            return;
+            return false;
         };
         let (Some(t), Some(meta)) = (self.call.transactions.get_mut(i), self.tx_meta.get_mut(i))
         else {
-            return;
+            return false;
         };
         let dup = t
             .responses
             .iter()
             .zip(meta.resp_tags.iter())
             .any(|((c, ..), tag)| *c == code && *tag == f.to_tag);
+        let progressed = (101..300).contains(&code)
+            && !dup
+            && !f.resend
+            && !t.responses.iter().any(|(c, ..)| (101..300).contains(c));
         t.responses.push((code, p.frame, p.ts, dup || f.resend));
         meta.resp_tags.push(f.to_tag.clone());
         if code >= 200 && t.final_code.is_none() {
@@ -330,7 +336,7 @@ impl CallB {
             if (200..300).contains(&code) && !dup && !f.resend {
                 self.answer_in_response(p, f, code);
             }
-            return;
+            return progressed;
         }
         let initial = !meta.in_dialog;
         if initial
@@ -351,9 +357,10 @@ impl CallB {
             }
         }
         if dup || f.resend || code == 100 || code >= 300 {
-            return;
+            return progressed;
         }
         self.answer_in_response(p, f, code);
+        progressed
     }
 
     /// SDP in a 1xx/2xx: the answer to the request's offer, a new answer version (later 200

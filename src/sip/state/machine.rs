@@ -368,7 +368,9 @@ impl SipState {
             return;
         };
         if let Some(c) = e.call.as_mut() {
-            c.on_response(p, f, code);
+            if c.on_response(p, f, code) {
+                self.sources.progressed(p.tuple.dst.ip);
+            }
             return;
         }
         let m: &SipMessage = p.msg;
@@ -383,6 +385,10 @@ impl SipState {
                 None => true,
                 Some((c, ..)) => *c < 200 && code >= 200,
             };
+            let progressed_before = o.response.as_ref().is_some_and(|(c, ..)| *c > 100);
+            if (101..300).contains(&code) && !progressed_before && !f.resend {
+                self.sources.progressed(p.tuple.dst.ip);
+            }
             if replace {
                 o.response = Some((
                     code,
@@ -452,6 +458,9 @@ impl SipState {
             if let Some((_, rb)) = self.regs.get_mut(k) {
                 rb.on_response(p, &f.call_id, f.cseq.seq, f.branch.as_deref(), code);
             }
+        }
+        if (200..300).contains(&code) && !f.resend {
+            self.sources.progressed(p.tuple.dst.ip);
         }
     }
 
@@ -1755,6 +1764,117 @@ mod tests {
             2,
             "bob (INVITE, ACK, OPTIONS) and alice (REGISTER)"
         );
+    }
+
+    /// What `security.scanner` weighs against the distinct users: requests that expect
+    /// a response (ACKs do not) and those that rang or succeeded, each transaction once
+    /// however many provisional, final and retransmitted responses it got.
+    #[test]
+    fn request_sources_count_progressed_transactions_once() {
+        let mut h = H::new();
+        let inv = req(
+            "INVITE", "c1", 1, "INVITE", "z9hG4bK1", "fa", None, "", SDP_A,
+        );
+        h.feed(A, B, 0, &inv);
+        let ringing = resp(
+            180,
+            "Ringing",
+            "c1",
+            1,
+            "INVITE",
+            "z9hG4bK1",
+            "fa",
+            Some("tb"),
+            "",
+            "",
+        );
+        h.feed(B, A, 100, &ringing);
+        h.feed(B, A, 150, &ringing);
+        let ok = resp(
+            200,
+            "OK",
+            "c1",
+            1,
+            "INVITE",
+            "z9hG4bK1",
+            "fa",
+            Some("tb"),
+            "",
+            "",
+        );
+        h.feed(B, A, 200, &ok);
+        h.feed(B, A, 700, &ok);
+        h.feed(
+            A,
+            B,
+            710,
+            &req("ACK", "c1", 1, "ACK", "z9hG4bK9", "fa", Some("tb"), "", ""),
+        );
+        let inv2 = req("INVITE", "c2", 1, "INVITE", "z9hG4bK2", "fa", None, "", "");
+        h.feed(A, B, 1_000, &inv2);
+        let nf = resp(
+            404,
+            "Not Found",
+            "c2",
+            1,
+            "INVITE",
+            "z9hG4bK2",
+            "fa",
+            Some("t2"),
+            "",
+            "",
+        );
+        h.feed(B, A, 1_010, &nf);
+        h.feed(
+            A,
+            B,
+            1_020,
+            &req("ACK", "c2", 1, "ACK", "z9hG4bK2", "fa", Some("t2"), "", ""),
+        );
+        h.feed(
+            A,
+            B,
+            2_000,
+            &req(
+                "OPTIONS", "o1", 5, "OPTIONS", "z9hG4bKo", "fo", None, "", "",
+            ),
+        );
+        h.feed(
+            B,
+            A,
+            2_010,
+            &resp(
+                200,
+                "OK",
+                "o1",
+                5,
+                "OPTIONS",
+                "z9hG4bKo",
+                "fo",
+                Some("x"),
+                "",
+                "",
+            ),
+        );
+        let c = "Contact: <sip:alice@10.0.0.1:5060>\n";
+        h.feed(A, B, 3_000, &register(1, "z9hG4bKr1", c));
+        h.feed(
+            B,
+            A,
+            3_010,
+            &reg_resp(401, "Unauthorized", 1, "z9hG4bKr1", ""),
+        );
+        h.feed(A, B, 3_020, &register(2, "z9hG4bKr2", c));
+        h.feed(B, A, 3_030, &reg_resp(200, "OK", 2, "z9hG4bKr2", c));
+        let out = h.done();
+        assert_eq!(out.sources.len(), 1);
+        let s = &out.sources[0];
+        // INVITE, ACK, INVITE, ACK, OPTIONS, REGISTER, REGISTER.
+        assert_eq!(s.requests, 7);
+        assert_eq!(s.answerable, 5);
+        // c1's INVITE (not again for its retransmitted 180, its 200 or their copies), the
+        // OPTIONS and the second REGISTER; not the 404, nor the 401.
+        assert_eq!(s.progressed, 3);
     }
 
     fn register(cseq: u32, branch: &str, extra: &str) -> String {

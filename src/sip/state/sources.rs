@@ -3,7 +3,8 @@
 //!
 //! Every new request the SIP state keeps (a call's request that is not a retransmission,
 //! a new out-of-dialog transaction, a new REGISTER) passes [`SourceTable::request`] in
-//! capture order. A source costs a fixed summary (about 250 bytes): its request count,
+//! capture order. A source costs a fixed summary (about 260 bytes): its request count,
+//! how many of them rang or succeeded (tapped from the responses, each transaction once),
 //! its first request and first scanner-tool request, the distinct user parts it addressed
 //! (hashes, at most [`USERS_CAP`]), and the best windows found so far: the busiest second
 //! (any request) and the most distinct INVITE destinations within a minute. The windows
@@ -125,6 +126,11 @@ pub struct SourceRequests {
     pub ip: IpAddr,
     /// Requests counted (retransmissions are not new requests).
     pub requests: u64,
+    /// Of those, the ones that expect a response (all but ACK).
+    pub answerable: u32,
+    /// Requests that got a ringing or success response (101–299; each transaction once):
+    /// a PBX's or trunk's calls mostly do, a scanner's probes are refused or unanswered.
+    pub progressed: u32,
     /// The first request.
     pub first: Quote,
     /// The first request whose User-Agent names a scanner tool.
@@ -179,6 +185,13 @@ pub struct SourceTable {
 }
 
 impl SourceTable {
+    /// A request from `src` got its transaction's first ringing or success response.
+    pub fn progressed(&mut self, src: IpAddr) {
+        if let Some(s) = self.by_src.get_mut(&src) {
+            s.progressed = s.progressed.saturating_add(1);
+        }
+    }
+
     /// Count a new request from `src` (see the module doc for which).
     pub fn request(&mut self, src: IpAddr, frame: FrameRef, ts: Ts, m: &SipMessage) {
         let Some(method) = m.method() else {
@@ -195,6 +208,8 @@ impl SourceTable {
         let s = self.by_src.entry(src).or_insert_with(|| SourceRequests {
             ip: src,
             requests: 0,
+            answerable: 0,
+            progressed: 0,
             first: Quote {
                 frame,
                 ts,
@@ -212,6 +227,9 @@ impl SourceTable {
             hot: None,
         });
         s.requests += 1;
+        if *method != Method::Ack {
+            s.answerable = s.answerable.saturating_add(1);
+        }
         if let Some(h) = user_hash {
             s.users.insert(h);
         }
@@ -504,6 +522,6 @@ mod tests {
     fn a_source_costs_a_fixed_summary() {
         let n = std::mem::size_of::<SourceRequests>();
         eprintln!("SourceRequests {n} B per source (+ hash table slot, first User-Agent)");
-        assert!(n <= 256, "SourceRequests grew to {n} bytes");
+        assert!(n <= 264, "SourceRequests grew to {n} bytes");
     }
 }
