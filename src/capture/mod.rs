@@ -86,9 +86,15 @@ pub struct Frame<'a> {
 
 /// Frames read in one go, their bytes packed in one buffer (one allocation per batch,
 /// not per frame).
+///
+/// The buffer keeps its high-water length across `clear`: `used` bytes are this batch's,
+/// the rest are stale but initialised, so a reader can `read` file bytes straight into it
+/// ([`Batch::spare`]) without zeroing the space first. A plain pcap file is read that way:
+/// its records stay where `read` put them and the frames point into them (no copy).
 #[derive(Debug, Default, Clone)]
 pub struct Batch {
     buf: Vec<u8>,
+    used: usize,
     frames: Vec<FrameMeta>,
 }
 
@@ -97,7 +103,7 @@ impl Batch {
         Self::default()
     }
     pub fn clear(&mut self) {
-        self.buf.clear();
+        self.used = 0;
         self.frames.clear();
     }
     pub fn len(&self) -> usize {
@@ -107,20 +113,65 @@ impl Batch {
         self.frames.is_empty()
     }
     pub fn bytes(&self) -> usize {
-        self.buf.len()
+        self.used
     }
     /// Append a frame (copies `data`).
     pub fn push(&mut self, id: FrameRef, ts: Ts, link: u32, orig_len: u32, data: &[u8]) {
-        let off = self.buf.len() as u32;
-        self.buf.extend_from_slice(data);
+        let off = self.used;
+        self.append_raw(data);
+        self.push_meta(id, ts, link, orig_len, off, data.len());
+    }
+    /// Describe a frame whose bytes are already in the buffer at `off..off + len`.
+    fn push_meta(
+        &mut self,
+        id: FrameRef,
+        ts: Ts,
+        link: u32,
+        orig_len: u32,
+        off: usize,
+        len: usize,
+    ) {
         self.frames.push(FrameMeta {
             id,
             ts,
             link,
             orig_len,
-            off,
-            len: data.len() as u32,
+            off: off as u32,
+            len: len as u32,
         });
+    }
+    /// This batch's bytes (frames and, for a directly read file, the record headers).
+    fn raw(&self) -> &[u8] {
+        self.buf.get(..self.used).unwrap_or(&[])
+    }
+    /// Append bytes that are not a frame (yet): a record carried over from the last batch.
+    fn append_raw(&mut self, data: &[u8]) {
+        let off = self.used;
+        let end = off.saturating_add(data.len());
+        match self.buf.get_mut(off..end) {
+            Some(dst) => dst.copy_from_slice(data),
+            None => {
+                self.buf.truncate(off);
+                self.buf.extend_from_slice(data);
+            }
+        }
+        self.used = end;
+    }
+    /// `want` writable bytes after the used ones, to `read` into; [`Batch::commit`] then
+    /// adds what was read.
+    fn spare(&mut self, want: usize) -> &mut [u8] {
+        let end = self.used.saturating_add(want);
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        self.buf.get_mut(self.used..end).unwrap_or(&mut [])
+    }
+    fn commit(&mut self, n: usize) {
+        self.used = self.used.saturating_add(n).min(self.buf.len());
+    }
+    /// Drop used bytes past `len` (a partial record handed back to the reader).
+    fn truncate_raw(&mut self, len: usize) {
+        self.used = self.used.min(len);
     }
     pub fn get(&self, i: usize) -> Option<Frame<'_>> {
         let m = self.frames.get(i)?;
