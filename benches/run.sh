@@ -3,7 +3,7 @@
 # time sipscope (default threads and --threads 1) and tshark on them, and write the
 # results to docs/performance.md. Medians of RUNS runs; peak RSS from /usr/bin/time -v.
 #
-#   benches/run.sh            # full run (1, 2, 5, 10 M packets; tshark on 1 and 2 M)
+#   benches/run.sh            # full run (1, 2, 5, 10 M packets; tshark on 1, 2 and 5 M)
 #   QUICK=1 benches/run.sh    # 1 and 2 M packets only
 #
 # Needs: a Rust toolchain, /usr/bin/time (package `time`), tshark (package `tshark`).
@@ -23,7 +23,9 @@ BIN=target/release/sipscope
 # captures draw their calls from 300 phones, as a gateway serves a fixed population.
 SIZES=("1M 200 100 50" "2M 400 100 50" "5M 1000 100 50" "10M 2000 100 50" "10M-c500 2000 500 50" "5M-p300 1000 100 50 300" "10M-p300 2000 100 50 300")
 [ -n "${QUICK:-}" ] && SIZES=("1M 200 100 50" "2M 400 100 50")
-TSHARK_ON="1M 2M"
+# tshark on 1, 2 and 5 M packets (20 s a run on 5 M); sip-doctor, twice as slow, on 1 and 2 M.
+TSHARK_ON="1M 2M 5M"
+SD_ON="1M 2M"
 
 measure() { # cmd... → prints "wall_s rss_kb"
   # Wall time from the shell's microsecond clock (time -v prints only 10 ms steps, too
@@ -73,7 +75,7 @@ for _ in $(seq "$RUNS"); do
       read -r w r < <(measure tshark -n -q -r "$f" -o rtp.heuristic_rtp:TRUE -z rtp,streams)
       echo "tshark $name ${META[$name]} $w $r" >>"$results"
     fi
-    if [ -n "$SD" ]; then
+    if [ -n "$SD" ] && [[ " $SD_ON " == *" $name "* ]]; then
       read -r w r < <(measure "$SD" read --json --no-flow "$f")
       echo "sip-doctor $name ${META[$name]} $w $r" >>"$results"
     fi
@@ -113,9 +115,11 @@ def paired(peer, tool, name):
     a=[float(r[6]) for r in groups.get((peer, name), [])]
     b=[float(r[6]) for r in groups.get((tool, name), [])]
     n=min(len(a), len(b))
-    return statistics.median(a[i]/b[i] for i in range(n)) if n else None
+    if not n: return None
+    q=[a[i]/b[i] for i in range(n)]
+    return statistics.median(q), min(q), max(q)
 lines=[]
-lines.append('| tool | capture | packets | calls (concurrent) | MB | wall s (median) | packets/s | MB/s | peak RSS MB | vs tshark (median of paired runs) | vs sip-doctor |')
+lines.append('| tool | capture | packets | calls (concurrent) | MB | wall s (median) | packets/s | MB/s | peak RSS MB | vs tshark (median of paired runs, range) | vs sip-doctor |')
 lines.append('| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
 for tool,name,pkts,b,calls,conc,w,rss in rows:
     pkts=int(pkts); b=int(b); w=float(w); rss=int(rss)/1024
@@ -123,8 +127,9 @@ for tool,name,pkts,b,calls,conc,w,rss in rows:
     mine = tool.startswith('sipscope')
     r1 = paired('tshark', tool, name) if mine else None
     r2 = paired('sip-doctor', tool, name) if mine else None
-    ratio = f"{r1:.0f}×" if r1 else ''
-    ratio2 = f"{r2:.0f}×" if r2 else ''
+    # Median of the paired ratios, and their range over the runs.
+    ratio = f"{r1[0]:.0f}× ({r1[1]:.0f}–{r1[2]:.0f})" if r1 else ''
+    ratio2 = f"{r2[0]:.0f}× ({r2[1]:.0f}–{r2[2]:.0f})" if r2 else ''
     label={'sipscope-default':'sipscope (default threads)','sipscope-1':'sipscope --threads 1','tshark':'tshark -z rtp,streams','sip-doctor':'sip-doctor read --json --no-flow'}[tool]
     lines.append(f"| {label} | {name} | {pkts:,} | {calls} ({conc}) | {mb:.0f} | {w:.3f} | {pkts/w/1e6:.2f} M | {mb/w:.0f} | {rss:.1f} | {ratio} | {ratio2} |")
 # Peak RSS when the capture doubles at the same concurrency (the flat-memory target).

@@ -146,7 +146,7 @@ struct Direct {
 }
 
 /// Bounds of one `read` into a batch in direct mode.
-const DIRECT_READ_MIN: usize = 64 * 1024;
+const DIRECT_READ_MIN: usize = 4 * 1024;
 const DIRECT_READ_MAX: usize = 1 << 20;
 
 /// Read until `max` bytes or end of input. An error after some bytes were read is
@@ -677,10 +677,14 @@ impl CaptureReader {
                 Some(cap) => (cap as usize).saturating_add(16).saturating_sub(have),
                 None => 16usize.saturating_sub(have),
             };
+            // A little under the estimate: record sizes vary, and what a read brings past
+            // the batch's last frame is copied again into the next batch; the few frames
+            // the estimate falls short by come with a second, small read.
             let want = (max_frames.saturating_sub(*added))
                 .saturating_mul(d.avg)
-                .clamp(DIRECT_READ_MIN, DIRECT_READ_MAX)
-                .max(rec_need);
+                .saturating_mul(31)
+                / 32;
+            let want = want.clamp(DIRECT_READ_MIN, DIRECT_READ_MAX).max(rec_need);
             match d.src.read(batch.spare(want)) {
                 Ok(0) => d.eof = true,
                 Ok(n) => batch.commit(n),
