@@ -89,7 +89,7 @@ pub struct Frame<'a> {
 ///
 /// The buffer keeps its high-water length across `clear`: `used` bytes are this batch's,
 /// the rest are stale but initialised, so a reader can `read` file bytes straight into it
-/// ([`Batch::spare`]) without zeroing the space first. A plain pcap file is read that way:
+/// (`Batch::spare`) without zeroing the space first. A plain pcap file is read that way:
 /// its records stay where `read` put them and the frames point into them (no copy).
 #[derive(Debug, Default, Clone)]
 pub struct Batch {

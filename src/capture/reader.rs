@@ -1,11 +1,12 @@
 //! The pcap/pcapng reader and the multi-file merge.
 //!
 //! Owns: opening a path (or `-`), format detection by magic (including naming the common
-//! non-captures), transparent gzip (inflated on its own thread, see [`gz`]), driving
-//! pcap-parser's streaming reader without its known infinite-loop traps, per-interface
-//! link type / timestamp resolution / offset for pcapng, Wireshark-compatible frame
-//! numbering, the [`FileInfo`] facts, and the timestamp-ordered k-way merge of several
-//! files. After a valid header nothing is an error: damage stops the file and is recorded
+//! non-captures), transparent gzip (inflated on its own thread, see [`gz`]), reading a
+//! plain pcap straight into the batches ([`Direct`]), driving pcap-parser's streaming
+//! reader (pcapng, modified pcap, a damaged rest) without its known infinite-loop traps,
+//! per-interface link type / timestamp resolution / offset for pcapng, Wireshark-compatible
+//! frame numbering, the [`FileInfo`] facts, and the timestamp-ordered k-way merge of
+//! several files. After a valid header nothing is an error: damage stops the file and is recorded
 //! in [`FileInfo::truncated`].
 
 use super::{Batch, CaptureError, FileInfo, Truncation};
@@ -66,8 +67,6 @@ struct State {
     pcap_ns: bool,
     pcap_be: bool,
     pcap_modified: bool,
-    /// The pcap file header was consumed: records can be read straight from the buffer.
-    pcap_header_seen: bool,
     /// pcapng section state.
     ng: bool,
     ng_be: bool,
@@ -440,7 +439,6 @@ impl CaptureReader {
             pcap_ns: false,
             pcap_be: false,
             pcap_modified: false,
-            pcap_header_seen: false,
             ng: false,
             ng_be: false,
             ifaces: Vec::new(),
@@ -481,7 +479,6 @@ impl CaptureReader {
         ) && let Some(h) =
             prefix.get(..24).and_then(|h| <[u8; 24]>::try_from(h).ok())
         {
-            st.pcap_header_seen = true;
             let d = Direct {
                 src,
                 header: h,
@@ -535,13 +532,13 @@ impl CaptureReader {
                 break;
             };
             let st = &mut self.info_st;
-            // Hot path: a complete pcap record or pcapng Enhanced Packet Block read
-            // straight from the parser's buffer (the generic parser costs ~4x more per
-            // record); anything unusual falls through to pcap-parser below.
+            // Hot path: a complete pcapng Enhanced Packet Block read straight from the
+            // parser's buffer (the generic parser costs ~4x more per record); anything
+            // unusual falls through to pcap-parser below. Plain pcap records reach the
+            // parser only after `Direct` handed it a damaged rest, and modified-pcap
+            // records always take the generic path.
             let fast = if st.ng {
                 st.fast_epb(rdr.data(), batch)
-            } else if st.pcap_header_seen && !st.pcap_modified {
-                st.fast_pcap(rdr.data(), batch)
             } else {
                 None
             };
@@ -729,23 +726,10 @@ impl CaptureReader {
             Ok(r) => {
                 self.rdr = Some(r);
                 self.parser_base = d.offset.saturating_sub(24);
-                // The parser's first block is the header again: the records' fast path
-                // waits for it.
-                self.info_st.pcap_header_seen = false;
             }
-            Err(e) => {
-                // The header was readable when the file was opened, so this is a read
-                // error of the rest.
-                self.direct = None;
-                let st = &mut self.info_st;
-                if st.info.truncated.is_none() {
-                    st.info.truncated = Some(Truncation {
-                        after_frame: st.num,
-                        byte_offset: d.offset,
-                        detail: format!("damaged record ({})", short_error(&e)),
-                    });
-                }
-            }
+            // The header was readable when the file was opened, so this is a read error
+            // of the rest.
+            Err(e) => self.damage_at(d.offset, format!("damaged record ({})", short_error(&e))),
         }
     }
 
@@ -795,6 +779,11 @@ impl CaptureReader {
             (None, Some(d)) => d.offset,
             (None, None) => 0,
         };
+        self.damage_at(byte_offset, detail);
+    }
+
+    /// [`CaptureReader::damage`] at a known file offset.
+    fn damage_at(&mut self, byte_offset: u64, detail: String) {
         let st = &mut self.info_st;
         if st.info.truncated.is_none() {
             st.info.truncated = Some(Truncation {
@@ -984,7 +973,6 @@ impl State {
             PcapBlockOwned::LegacyHeader(h) => {
                 self.pcap_be = h.is_bigendian();
                 self.pcap_ns = h.is_nanosecond_precision();
-                self.pcap_header_seen = true;
                 Handled::Other
             }
             PcapBlockOwned::Legacy(b) => {
@@ -1119,25 +1107,6 @@ impl State {
     /// block machinery (which costs several times more per frame). Returns the block
     /// length and the outcome, or None when anything is unusual (not an EPB, not complete
     /// in the buffer, inconsistent lengths): pcap-parser then handles the block.
-    /// One complete classic pcap record at the start of `d` (16-byte header + data).
-    /// `None` hands the record to pcap-parser (incomplete buffer, odd lengths).
-    fn fast_pcap(&mut self, d: &[u8], batch: &mut Batch) -> Option<(usize, Handled)> {
-        let be = self.pcap_be;
-        let ts_sec = u32_at(d, 0, be)?;
-        let ts_frac = u32_at(d, 4, be)?;
-        let caplen = u32_at(d, 8, be)?;
-        let origlen = u32_at(d, 12, be)?;
-        if caplen > MAX_FRAME_LEN {
-            return None;
-        }
-        let end = 16usize.checked_add(caplen as usize)?;
-        let data = d.get(16..end)?;
-        let ts = pcap_ts(ts_sec, ts_frac, self.pcap_ns);
-        let link = self.pcap_link;
-        self.frame(batch, Some(ts), link, origlen, data);
-        Some((end, Handled::Frame))
-    }
-
     fn fast_epb(&mut self, d: &[u8], batch: &mut Batch) -> Option<(usize, Handled)> {
         let be = self.ng_be;
         if u32_at(d, 0, be)? != 6 {
@@ -1528,14 +1497,22 @@ mod tests {
     }
 
     /// Read everything, with a bound on iterations so a reader bug cannot hang the test.
-    fn read_all(r: &mut CaptureReader) -> Vec<(FrameRef, Ts, u32, u32, Vec<u8>)> {
+    fn read_all(r: &mut CaptureReader) -> Vec<ReadFrame> {
+        read_all_in(r, 7).0
+    }
+
+    type ReadFrame = (FrameRef, Ts, u32, u32, Vec<u8>);
+
+    /// Every frame `r` gives with batches of `max` frames, and its file facts; fails when
+    /// the reader does not terminate.
+    fn read_all_in(r: &mut CaptureReader, max: usize) -> (Vec<ReadFrame>, String) {
         let mut out = Vec::new();
         let mut batch = Batch::new();
         let start = Instant::now();
         for _ in 0..100_000 {
             batch.clear();
-            if !r.next_batch(&mut batch, 7).unwrap() {
-                return out;
+            if !r.next_batch(&mut batch, max).unwrap() {
+                return (out, format!("{:?}", r.info()));
             }
             assert!(!batch.is_empty());
             out.extend(
@@ -2093,26 +2070,6 @@ mod tests {
             let n = buf.len().min(self.1.max(1));
             self.0.read(&mut buf[..n])
         }
-    }
-
-    type ReadFrame = (FrameRef, Ts, u32, u32, Vec<u8>);
-
-    /// Every frame and file fact `r` gives with batches of `max` frames.
-    fn read_all_in(r: &mut CaptureReader, max: usize) -> (Vec<ReadFrame>, String) {
-        let mut out = Vec::new();
-        let mut batch = Batch::new();
-        for _ in 0..1_000_000 {
-            batch.clear();
-            if !r.next_batch(&mut batch, max).unwrap() {
-                break;
-            }
-            out.extend(
-                batch
-                    .iter()
-                    .map(|f| (f.id, f.ts, f.link, f.orig_len, f.data.to_vec())),
-            );
-        }
-        (out, format!("{:?}", r.info()))
     }
 
     /// A plain pcap read directly (`Direct`) and the same bytes read by pcap-parser from
