@@ -115,6 +115,12 @@ impl Batch {
     pub fn bytes(&self) -> usize {
         self.used
     }
+    /// Bytes the batch keeps allocated for frame data (its high-water mark): bounded by
+    /// the frames asked for times [`MAX_FRAME_LEN`] plus one read, whatever the input
+    /// claims (the reader tests and the fuzz target check it).
+    pub fn buffer_bytes(&self) -> usize {
+        self.buf.len()
+    }
     /// Append a frame (copies `data`).
     pub fn push(&mut self, id: FrameRef, ts: Ts, link: u32, orig_len: u32, data: &[u8]) {
         let off = self.used;

@@ -669,10 +669,15 @@ impl CaptureReader {
                 break End::Eof;
             }
             // Enough for the record at `pos`, and about what the frames still wanted take.
+            // A partial header can already show a captured length: one over the frame cap
+            // is only read up to its whole header (the loop above then hands it to the
+            // parser as unusual), so a crafted length never becomes an allocation.
             let have = batch.bytes().saturating_sub(pos);
             let rec_need = match batch.raw().get(pos..).and_then(|r| u32_at(r, 8, be)) {
-                Some(cap) => (cap as usize).saturating_add(16).saturating_sub(have),
-                None => 16usize.saturating_sub(have),
+                Some(cap) if cap <= MAX_FRAME_LEN => {
+                    (cap as usize).saturating_add(16).saturating_sub(have)
+                }
+                _ => 16usize.saturating_sub(have),
             };
             // A little under the estimate: record sizes vary, and what a read brings past
             // the batch's last frame is copied again into the next batch; the few frames
@@ -1511,7 +1516,13 @@ mod tests {
         let start = Instant::now();
         for _ in 0..100_000 {
             batch.clear();
-            if !r.next_batch(&mut batch, max).unwrap() {
+            let more = r.next_batch(&mut batch, max).unwrap();
+            assert!(
+                batch.buffer_bytes() <= buffer_bound(max),
+                "batch buffer of {} bytes for {max} frames",
+                batch.buffer_bytes()
+            );
+            if !more {
                 return (out, format!("{:?}", r.info()));
             }
             assert!(!batch.is_empty());
@@ -1526,6 +1537,39 @@ mod tests {
             );
         }
         panic!("reader does not terminate");
+    }
+
+    /// The most a batch of `max` frames may hold allocated: every frame at the cap, one
+    /// direct read and one record carried over.
+    fn buffer_bound(max: usize) -> usize {
+        let rec = MAX_FRAME_LEN as usize + 16;
+        max * rec + DIRECT_READ_MAX + rec
+    }
+
+    #[test]
+    fn a_partial_record_header_claiming_a_huge_length_is_not_an_allocation() {
+        // The file ends 12 to 15 bytes into a record header: its captured length is
+        // readable before the header is whole. Reading must not size a read by it.
+        let d: &[u8] = &[1; 10];
+        for be in [false, true] {
+            for cut in 12..16 {
+                let mut bytes = pcap(be, false, linktype::ETHERNET, 65535, &[(1, 0, d, 10)]);
+                let mut h = Vec::new();
+                w32(&mut h, 2, be);
+                w32(&mut h, 0, be);
+                w32(&mut h, 0x831e_8083, be); // caplen, ~2.2 GB
+                w32(&mut h, 0x831e_8083, be);
+                bytes.extend_from_slice(&h[..cut]);
+                for max in [1, 7, 4096] {
+                    let mut r = open_bytes(&bytes);
+                    let (frames, _) = read_all_in(&mut r, max);
+                    assert_eq!(frames.len(), 1, "be {be} cut {cut}");
+                    let tr = r.info().truncated.clone().unwrap();
+                    assert_eq!(tr.after_frame, 1);
+                    assert_eq!(tr.byte_offset, 24 + 26, "be {be} cut {cut}");
+                }
+            }
+        }
     }
 
     fn open_bytes(bytes: &[u8]) -> CaptureReader {
