@@ -2,7 +2,7 @@
 //! with small batches so refills and buffer growth are exercised.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sipscope::capture::{Batch, CaptureReader, MAX_FRAME_LEN};
+use sipscope::capture::{Batch, CaptureReader, MAX_FRAME_LEN, batch_buffer_bound};
 
 fuzz_target!(|data: &[u8]| {
     let cur = std::io::Cursor::new(data.to_vec());
@@ -14,10 +14,12 @@ fuzz_target!(|data: &[u8]| {
     // that loops without progress (which would itself be a bug: the assert catches it).
     let mut rounds = 0usize;
     while let Ok(true) = r.next_batch(&mut batch, 7) {
-        // Memory follows the frames asked for, never a length the input claims: seven
-        // frames at the cap, one more carried over, one direct read of at most 1 MiB.
-        let bound = 8 * (MAX_FRAME_LEN as usize + 16) + (1 << 20);
-        assert!(batch.buffer_bytes() <= bound, "batch buffer {}", batch.buffer_bytes());
+        // Memory follows the frames asked for, never a length the input claims.
+        assert!(
+            batch.buffer_bytes() <= batch_buffer_bound(7),
+            "batch buffer {}",
+            batch.buffer_bytes()
+        );
         for f in batch.iter() {
             assert!(f.data.len() as u64 <= u64::from(MAX_FRAME_LEN));
         }

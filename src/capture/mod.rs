@@ -12,7 +12,7 @@ use crate::types::{FrameRef, Ts};
 use serde::Serialize;
 
 mod reader;
-pub use reader::{CaptureReader, MAX_FRAME_LEN, MergedReader};
+pub use reader::{CaptureReader, MAX_FRAME_LEN, MergedReader, batch_buffer_bound};
 #[cfg(feature = "live")]
 pub mod live;
 
@@ -115,9 +115,8 @@ impl Batch {
     pub fn bytes(&self) -> usize {
         self.used
     }
-    /// Bytes the batch keeps allocated for frame data (its high-water mark): bounded by
-    /// the frames asked for times [`MAX_FRAME_LEN`] plus one read, whatever the input
-    /// claims (the reader tests and the fuzz target check it).
+    /// Bytes the batch keeps allocated for frame data (its high-water mark): at most
+    /// [`batch_buffer_bound`] of the frames asked for, whatever the input claims.
     pub fn buffer_bytes(&self) -> usize {
         self.buf.len()
     }

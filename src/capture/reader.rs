@@ -148,6 +148,18 @@ struct Direct {
 const DIRECT_READ_MIN: usize = 4 * 1024;
 const DIRECT_READ_MAX: usize = 1 << 20;
 
+/// The most a [`Batch`] asked for `max_frames` frames keeps allocated for frame data,
+/// whatever lengths the input claims: every frame at [`MAX_FRAME_LEN`] with its record
+/// header, one record carried over from the last batch and one direct read. The reader
+/// tests and the `capture_reader` fuzz target assert it.
+pub fn batch_buffer_bound(max_frames: usize) -> usize {
+    let rec = MAX_FRAME_LEN as usize + 16;
+    max_frames
+        .saturating_add(1)
+        .saturating_mul(rec)
+        .saturating_add(DIRECT_READ_MAX)
+}
+
 /// Read until `max` bytes or end of input. An error after some bytes were read is
 /// returned beside them: a damaged stream is still worth reading up to the damage.
 fn read_prefix(r: &mut dyn Read, max: usize) -> (Vec<u8>, Option<io::Error>) {
@@ -1518,7 +1530,7 @@ mod tests {
             batch.clear();
             let more = r.next_batch(&mut batch, max).unwrap();
             assert!(
-                batch.buffer_bytes() <= buffer_bound(max),
+                batch.buffer_bytes() <= batch_buffer_bound(max),
                 "batch buffer of {} bytes for {max} frames",
                 batch.buffer_bytes()
             );
@@ -1537,13 +1549,6 @@ mod tests {
             );
         }
         panic!("reader does not terminate");
-    }
-
-    /// The most a batch of `max` frames may hold allocated: every frame at the cap, one
-    /// direct read and one record carried over.
-    fn buffer_bound(max: usize) -> usize {
-        let rec = MAX_FRAME_LEN as usize + 16;
-        max * rec + DIRECT_READ_MAX + rec
     }
 
     #[test]
