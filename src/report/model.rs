@@ -35,48 +35,129 @@ pub struct Report {
 }
 
 /// Where a report's rows come from, for [`write_report`]: the whole model, or a streaming
-/// run's spill file (`report::StreamedRun`). Each method serialises the rows as the value
-/// of the field `key`, one at a time.
+/// run's spill file (`report::StreamedRun`). Each method writes its rows, one at a time,
+/// into the array `rows` stands for.
 pub(crate) trait RowSource {
-    fn calls<S: serde::ser::SerializeStruct>(
-        &mut self,
-        st: &mut S,
-        key: &'static str,
-    ) -> Result<(), S::Error>;
-    fn streams<S: serde::ser::SerializeStruct>(
-        &mut self,
-        st: &mut S,
-        key: &'static str,
-    ) -> Result<(), S::Error>;
+    fn calls(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()>;
+    fn streams(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()>;
     /// The findings, the report's last field (a source may still be producing them
     /// until it is asked).
-    fn findings<S: serde::ser::SerializeStruct>(
-        &mut self,
-        st: &mut S,
-        key: &'static str,
-    ) -> Result<(), S::Error>;
+    fn findings(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()>;
+}
+
+/// Writes what passes through it with `pad` after every line break: pretty JSON of a value
+/// rendered alone becomes the same value's text nested deeper in a pretty document (JSON
+/// strings escape line breaks, so every newline byte is the formatter's own).
+struct Indent<'a, W: std::io::Write> {
+    w: &'a mut W,
+    pad: &'static [u8],
+}
+
+impl<W: std::io::Write> std::io::Write for Indent<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
+    }
+    fn write_all(&mut self, mut buf: &[u8]) -> std::io::Result<()> {
+        while let Some(i) = buf.iter().position(|&b| b == b'\n') {
+            let (line, rest) = buf.split_at(i + 1);
+            self.w.write_all(line)?;
+            self.w.write_all(self.pad)?;
+            buf = rest;
+        }
+        self.w.write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush()
+    }
+}
+
+/// Indentation of a row: the rows are the elements of an array that is a field of the
+/// report, two levels deep.
+const ROW_PAD: &[u8] = b"    ";
+
+/// `v` as pretty JSON, as it appears as a row of one of the report's arrays: the bytes
+/// serde_json's pretty printer writes for it there, from its opening bracket to its
+/// closing one. A spill stores rows in this form, so writing the report copies them.
+pub(crate) fn render_row<W: std::io::Write, T: Serialize + ?Sized>(
+    w: &mut W,
+    v: &T,
+) -> serde_json::Result<()> {
+    serde_json::to_writer_pretty(Indent { w, pad: ROW_PAD }, v)
+}
+
+/// One of the report's row arrays as it is written: what serde_json's pretty printer
+/// writes for a sequence two levels deep, element by element.
+pub(crate) struct Rows<'a> {
+    w: &'a mut dyn std::io::Write,
+    n: usize,
+}
+
+impl Rows<'_> {
+    fn sep(&mut self) -> serde_json::Result<()> {
+        let sep: &[u8] = if self.n == 0 { b"\n    " } else { b",\n    " };
+        self.n += 1;
+        self.w.write_all(sep).map_err(serde_json::Error::io)
+    }
+    /// Append a row.
+    pub(crate) fn row<T: Serialize + ?Sized>(&mut self, v: &T) -> serde_json::Result<()> {
+        self.sep()?;
+        render_row(&mut self.w, v)
+    }
+    /// Append a row already rendered by [`render_row`].
+    pub(crate) fn rendered(&mut self, bytes: &[u8]) -> serde_json::Result<()> {
+        self.sep()?;
+        self.w.write_all(bytes).map_err(serde_json::Error::io)
+    }
 }
 
 /// The report as pretty JSON, field by field in the model's order, with the rows and the
 /// findings from `rows`: the one place that spells out the report's fields outside
-/// [`Report`] itself.
+/// [`Report`] itself. The bytes are those of `serde_json::to_writer_pretty` on the whole
+/// [`Report`] (`tests/determinism.rs`); the top level is written here so that rows can be
+/// copied in already rendered.
 pub(crate) fn write_report<W: std::io::Write>(
-    w: W,
+    mut w: W,
     lean: &Report,
     rows: &mut impl RowSource,
 ) -> serde_json::Result<()> {
-    use serde::ser::{SerializeStruct, Serializer};
-    let mut ser = serde_json::Serializer::pretty(w);
-    let mut st = (&mut ser).serialize_struct("Report", 8)?;
-    st.serialize_field("schema_version", &lean.schema_version)?;
-    st.serialize_field("capture", &lean.capture)?;
-    rows.calls(&mut st, "calls")?;
-    st.serialize_field("registrations", &lean.registrations)?;
-    st.serialize_field("out_of_dialog", &lean.out_of_dialog)?;
-    rows.streams(&mut st, "streams")?;
-    st.serialize_field("sip_stats", &lean.sip_stats)?;
-    rows.findings(&mut st, "findings")?;
-    st.end()
+    fn key<W: std::io::Write>(w: &mut W, first: bool, k: &str) -> serde_json::Result<()> {
+        let sep = if first { "{\n  " } else { ",\n  " };
+        write!(w, "{sep}\"{k}\": ").map_err(serde_json::Error::io)
+    }
+    fn value<W: std::io::Write, T: Serialize>(w: &mut W, v: &T) -> serde_json::Result<()> {
+        serde_json::to_writer_pretty(Indent { w, pad: b"  " }, v)
+    }
+    fn array<W: std::io::Write>(
+        w: &mut W,
+        fill: impl FnOnce(&mut Rows<'_>) -> serde_json::Result<()>,
+    ) -> serde_json::Result<()> {
+        w.write_all(b"[").map_err(serde_json::Error::io)?;
+        let n = {
+            let mut r = Rows { w, n: 0 };
+            fill(&mut r)?;
+            r.n
+        };
+        let end: &[u8] = if n == 0 { b"]" } else { b"\n  ]" };
+        w.write_all(end).map_err(serde_json::Error::io)
+    }
+    key(&mut w, true, "schema_version")?;
+    value(&mut w, &lean.schema_version)?;
+    key(&mut w, false, "capture")?;
+    value(&mut w, &lean.capture)?;
+    key(&mut w, false, "calls")?;
+    array(&mut w, |r| rows.calls(r))?;
+    key(&mut w, false, "registrations")?;
+    value(&mut w, &lean.registrations)?;
+    key(&mut w, false, "out_of_dialog")?;
+    value(&mut w, &lean.out_of_dialog)?;
+    key(&mut w, false, "streams")?;
+    array(&mut w, |r| rows.streams(r))?;
+    key(&mut w, false, "sip_stats")?;
+    value(&mut w, &lean.sip_stats)?;
+    key(&mut w, false, "findings")?;
+    array(&mut w, |r| rows.findings(r))?;
+    w.write_all(b"\n}").map_err(serde_json::Error::io)
 }
 
 /// Write the report of `a` as pretty JSON, byte for byte what serialising
@@ -91,49 +172,23 @@ pub fn write_json_deferred<W: std::io::Write>(
     redact_users: bool,
     findings: impl FnOnce() -> Vec<Finding>,
 ) -> serde_json::Result<Vec<Finding>> {
-    use serde::ser::{SerializeStruct, Serializer};
-    /// A sequence serialised from an iterator made on demand.
-    struct Rows<F>(F);
-    impl<F, I> Serialize for Rows<F>
-    where
-        F: Fn() -> I,
-        I: Iterator,
-        I::Item: Serialize,
-    {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            s.collect_seq((self.0)())
-        }
-    }
     /// The model's rows, and the findings from a closure called when the writer reaches
     /// them (kept: they are returned).
     struct Model<'a, F>(&'a Analysis, Ts, Option<F>, Vec<Finding>);
     impl<F: FnOnce() -> Vec<Finding>> RowSource for Model<'_, F> {
-        fn findings<S: SerializeStruct>(
-            &mut self,
-            st: &mut S,
-            key: &'static str,
-        ) -> Result<(), S::Error> {
+        fn findings(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()> {
             self.3 = self.2.take().map(|f| f()).unwrap_or_default();
-            st.serialize_field(key, &self.3)
+            self.3.iter().try_for_each(|f| rows.row(f))
         }
-        fn calls<S: SerializeStruct>(
-            &mut self,
-            st: &mut S,
-            key: &'static str,
-        ) -> Result<(), S::Error> {
+        fn calls(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()> {
             let (a, t0) = (self.0, self.1);
-            st.serialize_field(key, &Rows(|| a.calls.iter().map(|c| call_out(t0, c))))
+            a.calls.iter().try_for_each(|c| rows.row(&call_out(t0, c)))
         }
-        fn streams<S: SerializeStruct>(
-            &mut self,
-            st: &mut S,
-            key: &'static str,
-        ) -> Result<(), S::Error> {
+        fn streams(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()> {
             let (a, t0) = (self.0, self.1);
-            st.serialize_field(
-                key,
-                &Rows(|| a.streams.iter().map(|s| stream_out(a, t0, s))),
-            )
+            a.streams
+                .iter()
+                .try_for_each(|s| rows.row(&stream_out(a, t0, s)))
         }
     }
     let t0 = a.capture.first_ts.unwrap_or_default();

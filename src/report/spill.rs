@@ -10,22 +10,36 @@
 //! whatever the capture's length. A finding's row holds its rule id, summary and
 //! evidence; its explanation and remediation come back from the rule's metadata.
 //!
-//! Each row is stored as one line of compact JSON. Reading it back and pretty-printing it
-//! gives exactly the bytes pretty-printing the original row gives (`tests/spill.rs` checks
-//! it on every fixture and public capture): the row types deserialise every form they
-//! serialise to, non-finite floats written as `null` come back as NaN, and floats are
-//! parsed exactly (serde_json's `float_roundtrip`).
+//! Call and stream rows are stored as the report shows them (`model::render_row`: pretty
+//! JSON indented for their place in the report), so writing the report copies their bytes
+//! instead of parsing and printing every row again on the thread that writes it, after
+//! the last packet (the serial tail of a run). Findings are stored as compact JSON: they
+//! are merged with the findings kept in memory, and written from the merge. Any row can
+//! also be read back: parsing it and pretty-printing it gives exactly the bytes
+//! pretty-printing the original row gives (`tests/spill.rs` checks it on every fixture
+//! and public capture): the row types deserialise every form they serialise to,
+//! non-finite floats written as `null` come back as NaN, and floats are parsed exactly
+//! (serde_json's `float_roundtrip`). Each row is followed by a newline.
 //!
 //! The file is anonymous (`tempfile::tempfile`): the operating system removes it when the
 //! handle closes, on a panic or an exit too.
 
-use super::model::{CallOut, StreamOut};
+use super::model::{CallOut, StreamOut, render_row};
 use crate::rules::{Evidence, Finding, Severity, Subject, meta_of, sort_key};
 use crate::types::FrameRef;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+/// How a row is stored.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    /// Compact JSON: rows that are read back and merged before they are written.
+    Compact,
+    /// As the report shows it ([`render_row`]): rows copied into the report as they are.
+    Rendered,
+}
 
 /// Where one row lies in the file.
 #[derive(Debug, Clone, Copy)]
@@ -96,25 +110,28 @@ impl RowSpill {
 
     /// Store a call row under its report key: its first frame, then its Call-ID.
     pub fn push_call(&mut self, key: (FrameRef, String), row: &CallOut) -> io::Result<()> {
-        let span = self.write_row(row)?;
+        let span = self.write_row(row, Form::Rendered)?;
         self.calls.push((key, span));
         Ok(())
     }
 
     /// Store a stream row under its discovery order.
     pub fn push_stream(&mut self, order: u64, row: &StreamOut) -> io::Result<()> {
-        let span = self.write_row(row)?;
+        let span = self.write_row(row, Form::Rendered)?;
         self.streams.push((order, span));
         Ok(())
     }
 
     /// Store a finding (its subject and severity stay in memory as its key).
     pub fn push_finding(&mut self, f: Finding) -> io::Result<()> {
-        let span = self.write_row(&FindingRow {
-            rule: f.rule,
-            summary: &f.summary,
-            evidence: &f.evidence,
-        })?;
+        let span = self.write_row(
+            &FindingRow {
+                rule: f.rule,
+                summary: &f.summary,
+                evidence: &f.evidence,
+            },
+            Form::Compact,
+        )?;
         let key = FindingKey {
             severity: f.severity,
             subject: f.subject,
@@ -191,14 +208,36 @@ impl RowSpill {
         ))
     }
 
-    /// Append one row as a line of compact JSON; its span excludes the newline.
-    fn write_row<T: Serialize>(&mut self, row: &T) -> io::Result<Span> {
+    /// Call rows as stored (rendered), sorted as [`RowSpill::calls_sorted`] sorts them, each
+    /// handed to `f`.
+    pub fn each_call_rendered(&mut self, f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        self.prepare_read()?;
+        self.calls.sort_by(|a, b| a.0.cmp(&b.0));
+        each_raw(self.w.get_ref(), self.calls.iter().map(|(_, s)| *s), f)
+    }
+
+    /// Stream rows as stored (rendered), sorted as [`RowSpill::streams_sorted`] sorts
+    /// them, each handed to `f`.
+    pub fn each_stream_rendered(
+        &mut self,
+        f: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        self.prepare_read()?;
+        self.streams.sort_by_key(|(o, _)| *o);
+        each_raw(self.w.get_ref(), self.streams.iter().map(|(_, s)| *s), f)
+    }
+
+    /// Append one row; its span excludes the newline that follows it.
+    fn write_row<T: Serialize>(&mut self, row: &T, form: Form) -> io::Result<Span> {
         if self.moved {
             self.w.seek(SeekFrom::Start(self.end))?;
             self.moved = false;
         }
         self.scratch.clear();
-        serde_json::to_writer(&mut self.scratch, row)?;
+        match form {
+            Form::Compact => serde_json::to_writer(&mut self.scratch, row)?,
+            Form::Rendered => render_row(&mut self.scratch, row)?,
+        }
         let span = Span {
             offset: self.end,
             len: self.scratch.len() as u64,
@@ -222,33 +261,63 @@ fn order_keys(a: &FindingKey, b: &FindingKey) -> std::cmp::Ordering {
     sort_key(a.severity, &a.subject, a.rule).cmp(&sort_key(b.severity, &b.subject, b.rule))
 }
 
+/// Reads rows at given spans of the file, in any order.
+struct SpanReader<'a> {
+    r: BufReader<&'a File>,
+    /// The reader's position, once known: rows pushed in key order are read without seeking.
+    pos: Option<u64>,
+    buf: Vec<u8>,
+}
+
+impl<'a> SpanReader<'a> {
+    fn new(file: &'a File) -> Self {
+        SpanReader {
+            r: BufReader::with_capacity(1 << 16, file),
+            pos: None,
+            buf: Vec::new(),
+        }
+    }
+
+    fn read(&mut self, s: Span) -> io::Result<&[u8]> {
+        match self.pos {
+            Some(p) if p <= s.offset => {
+                let ahead = i64::try_from(s.offset - p).map_err(io::Error::other)?;
+                self.r.seek_relative(ahead)?;
+            }
+            _ => {
+                self.r.seek(SeekFrom::Start(s.offset))?;
+            }
+        }
+        // Past the row on any failure, wherever the reader stopped.
+        self.pos = None;
+        let len = usize::try_from(s.len).map_err(io::Error::other)?;
+        self.buf.resize(len, 0);
+        self.r.read_exact(&mut self.buf)?;
+        self.pos = Some(s.offset + s.len);
+        Ok(&self.buf)
+    }
+}
+
 /// The rows at `spans`, in that order, each read and parsed when the iterator reaches it.
 fn read_rows<'a, T: DeserializeOwned + 'a>(
     file: &'a File,
     spans: impl Iterator<Item = Span> + 'a,
 ) -> impl Iterator<Item = io::Result<T>> + 'a {
-    let mut r = BufReader::with_capacity(1 << 16, file);
-    // The reader's position, once known: rows pushed in key order are read without seeking.
-    let mut pos: Option<u64> = None;
-    let mut buf = Vec::new();
-    spans.map(move |s| {
-        match pos {
-            Some(p) if p <= s.offset => {
-                let ahead = i64::try_from(s.offset - p).map_err(io::Error::other)?;
-                r.seek_relative(ahead)?;
-            }
-            _ => {
-                r.seek(SeekFrom::Start(s.offset))?;
-            }
-        }
-        // Past the row on any failure, wherever the reader stopped.
-        pos = None;
-        let len = usize::try_from(s.len).map_err(io::Error::other)?;
-        buf.resize(len, 0);
-        r.read_exact(&mut buf)?;
-        pos = Some(s.offset + s.len);
-        Ok(serde_json::from_slice(&buf)?)
-    })
+    let mut r = SpanReader::new(file);
+    spans.map(move |s| Ok(serde_json::from_slice(r.read(s)?)?))
+}
+
+/// The rows at `spans`, in that order, as stored, each handed to `f`.
+fn each_raw(
+    file: &File,
+    spans: impl Iterator<Item = Span>,
+    mut f: impl FnMut(&[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    let mut r = SpanReader::new(file);
+    for s in spans {
+        f(r.read(s)?)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

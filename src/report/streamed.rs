@@ -12,13 +12,11 @@
 //! its streams by their place in the report's stream list, which depends on every stream
 //! of the capture; the spill holds each stream's discovery order instead.
 
-use super::model::{CallOut, RowSource, StreamOut, build_lean, call_out, stream_out, write_report};
+use super::model::{CallOut, RowSource, Rows, build_lean, call_out, stream_out, write_report};
 use super::spill::RowSpill;
 use crate::correlate::Analysis;
 use crate::engine::{Config, EngineError, Progress, analyze_paths_streamed};
 use crate::rules::{Finding, Profile, Selection, Severity, Streamed, Thresholds, finding_order};
-use serde::ser::{Error as _, Serialize, SerializeStruct, Serializer};
-use std::cell::RefCell;
 
 /// Errors of a streaming run: the engine's, or the spill file's.
 #[derive(Debug, thiserror::Error)]
@@ -168,65 +166,47 @@ struct Spilled<'a> {
 }
 
 impl RowSource for Spilled<'_> {
-    fn calls<S: SerializeStruct>(&mut self, st: &mut S, key: &'static str) -> Result<(), S::Error> {
+    fn calls(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()> {
         let orders = self.orders;
+        // Streams are numbered in discovery order and every one reaches the report, so a
+        // stream's place is its order and the rendered rows hold the right numbers. If
+        // that ever fails (a stream not reported), each row's list is mapped.
+        if orders.iter().enumerate().all(|(i, &o)| o == i as u64) {
+            return self
+                .spill
+                .each_call_rendered(|row| rows.rendered(row).map_err(std::io::Error::from))
+                .map_err(serde_json::Error::io);
+        }
         let place = |o: usize| orders.binary_search(&(o as u64)).unwrap_or(o);
-        let rows = self
-            .spill
-            .calls_sorted()
-            .map_err(S::Error::custom)?
-            .map(|row| {
-                row.map(|mut c: CallOut| {
-                    c.streams = c.streams.iter().map(|o| place(*o)).collect();
-                    c
-                })
-            });
-        st.serialize_field(key, &Once(RefCell::new(Some(rows))))
+        let spilled = self.spill.calls_sorted().map_err(serde_json::Error::io)?;
+        for row in spilled {
+            let mut c: CallOut = row.map_err(serde_json::Error::io)?;
+            c.streams = c.streams.iter().map(|o| place(*o)).collect();
+            rows.row(&c)?;
+        }
+        Ok(())
     }
-    fn streams<S: SerializeStruct>(
-        &mut self,
-        st: &mut S,
-        key: &'static str,
-    ) -> Result<(), S::Error> {
-        let rows = self.spill.streams_sorted().map_err(S::Error::custom)?;
-        let rows = rows.map(|row: std::io::Result<StreamOut>| row);
-        st.serialize_field(key, &Once(RefCell::new(Some(rows))))
+    fn streams(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()> {
+        self.spill
+            .each_stream_rendered(|row| rows.rendered(row).map_err(std::io::Error::from))
+            .map_err(serde_json::Error::io)
     }
     /// The spilled findings merged with the rest, both in report order: the spilled ones
     /// came first in the rules' order, so they go first among equals.
-    fn findings<S: SerializeStruct>(
-        &mut self,
-        st: &mut S,
-        key: &'static str,
-    ) -> Result<(), S::Error> {
+    fn findings(&mut self, rows: &mut Rows<'_>) -> serde_json::Result<()> {
         let rest = std::mem::take(self.rest);
-        let spilled = self.spill.findings_sorted().map_err(S::Error::custom)?;
+        let spilled = self
+            .spill
+            .findings_sorted()
+            .map_err(serde_json::Error::io)?;
         let merged = Merge {
             a: spilled.peekable(),
             b: rest.into_iter().peekable(),
         };
-        st.serialize_field(key, &Once(RefCell::new(Some(merged))))
-    }
-}
-
-/// A sequence serialised from an iterator taken once.
-struct Once<I>(RefCell<Option<I>>);
-
-impl<I, T> Serialize for Once<I>
-where
-    I: Iterator<Item = std::io::Result<T>>,
-    T: Serialize,
-{
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        let Some(it) = self.0.borrow_mut().take() else {
-            return Err(S::Error::custom("rows written twice"));
-        };
-        let mut seq = s.serialize_seq(None)?;
-        for row in it {
-            seq.serialize_element(&row.map_err(S::Error::custom)?)?;
+        for f in merged {
+            rows.row(&f.map_err(serde_json::Error::io)?)?;
         }
-        seq.end()
+        Ok(())
     }
 }
 
