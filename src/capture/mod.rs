@@ -149,6 +149,10 @@ impl Batch {
     fn raw(&self) -> &[u8] {
         self.buf.get(..self.used).unwrap_or(&[])
     }
+    /// This batch's bytes beside its frame list, to describe frames already in the bytes.
+    fn raw_and_frames(&mut self) -> (&[u8], &mut Vec<FrameMeta>) {
+        (self.buf.get(..self.used).unwrap_or(&[]), &mut self.frames)
+    }
     /// Append bytes that are not a frame (yet): a record carried over from the last batch.
     fn append_raw(&mut self, data: &[u8]) {
         let off = self.used;

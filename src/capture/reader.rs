@@ -9,7 +9,7 @@
 //! several files. After a valid header nothing is an error: damage stops the file and is recorded
 //! in [`FileInfo::truncated`].
 
-use super::{Batch, CaptureError, FileInfo, Truncation};
+use super::{Batch, CaptureError, FileInfo, FrameMeta, Truncation};
 use crate::types::{FrameRef, Ts};
 use pcap_parser::pcapng::{Block, PcapNGOption};
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -647,32 +647,18 @@ impl CaptureReader {
         let first = *added;
         let mut pos = start;
         let end = 'fill: loop {
-            while *added < max_frames {
-                let raw = batch.raw();
-                let Some(h) = raw.get(pos..pos.saturating_add(16)) else {
-                    break;
-                };
-                let (Some(sec), Some(frac), Some(caplen), Some(origlen)) = (
-                    u32_at(h, 0, be),
-                    u32_at(h, 4, be),
-                    u32_at(h, 8, be),
-                    u32_at(h, 12, be),
-                ) else {
-                    break;
-                };
-                if caplen > MAX_FRAME_LEN {
-                    break 'fill End::Unusual;
-                }
-                let data = pos.saturating_add(16);
-                let rec_end = data.saturating_add(caplen as usize);
-                if rec_end > raw.len() {
-                    break;
-                }
-                let ts = pcap_ts(sec, frac, ns);
-                let (id, ts) = st.number(Some(ts), caplen as usize, origlen);
-                batch.push_meta(id, ts, link, origlen, data, caplen as usize);
-                pos = rec_end;
-                *added += 1;
+            let room = max_frames.saturating_sub(*added);
+            let (raw, frames) = batch.raw_and_frames();
+            let (next, n, unusual) = match (be, ns) {
+                (false, false) => scan_records::<false, false>(raw, pos, room, st, frames, link),
+                (false, true) => scan_records::<false, true>(raw, pos, room, st, frames, link),
+                (true, false) => scan_records::<true, false>(raw, pos, room, st, frames, link),
+                (true, true) => scan_records::<true, true>(raw, pos, room, st, frames, link),
+            };
+            pos = next;
+            *added += n;
+            if unusual {
+                break 'fill End::Unusual;
             }
             if *added >= max_frames {
                 break End::Full;
@@ -907,6 +893,104 @@ fn pcap_ts(sec: u32, frac: u32, ns: bool) -> Ts {
     Ts(i64::from(sec)
         .saturating_mul(1_000_000_000)
         .saturating_add(frac))
+}
+
+/// The complete, usual records of a plain pcap in `raw[pos..]`, up to `room` of them,
+/// described in `frames` and numbered in `st` (what [`State::number`] does, kept in
+/// locals for the run): the direct reader's inner loop, one instance per byte order and
+/// timestamp unit so neither is tested per record. Returns where it stopped, the frames
+/// added, and whether it stopped at a record whose captured length is over the frame cap
+/// (`raw[pos..]` then starts with that record's header).
+fn scan_records<const BE: bool, const NANO: bool>(
+    raw: &[u8],
+    mut pos: usize,
+    room: usize,
+    st: &mut State,
+    frames: &mut Vec<FrameMeta>,
+    link: u32,
+) -> (usize, usize, bool) {
+    let word = |b: [u8; 4]| {
+        if BE {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let mut num = st.num;
+    // Sentinels no pcap time reaches (at most 2^32 s, about 4.3e18 ns).
+    let mut prev = st.prev_ts.map_or(i64::MIN, |t| t.0);
+    let mut first = i64::MAX;
+    let mut last = i64::MIN;
+    let (mut cut, mut backwards) = (0u64, 0u64);
+    let mut added = 0usize;
+    let mut unusual = false;
+    while added < room {
+        let Some(h) = raw.get(pos..).and_then(|r| r.first_chunk::<16>()) else {
+            break;
+        };
+        let [
+            s0,
+            s1,
+            s2,
+            s3,
+            f0,
+            f1,
+            f2,
+            f3,
+            c0,
+            c1,
+            c2,
+            c3,
+            o0,
+            o1,
+            o2,
+            o3,
+        ] = *h;
+        let caplen = word([c0, c1, c2, c3]);
+        if caplen > MAX_FRAME_LEN {
+            unusual = true;
+            break;
+        }
+        // Both below 2^32 + 2^18: no overflow on 64-bit targets.
+        let data = pos + 16;
+        let rec_end = data + caplen as usize;
+        if rec_end > raw.len() {
+            break;
+        }
+        let origlen = word([o0, o1, o2, o3]);
+        let (sec, frac) = (
+            i64::from(word([s0, s1, s2, s3])),
+            i64::from(word([f0, f1, f2, f3])),
+        );
+        // At most 2^32 * 10^9 + 2^32 * 10^3: far inside i64.
+        let ts = sec * 1_000_000_000 + if NANO { frac } else { frac * 1000 };
+        num += 1;
+        cut += u64::from(caplen < origlen);
+        backwards += u64::from(ts < prev);
+        prev = ts;
+        first = first.min(ts);
+        last = last.max(ts);
+        frames.push(FrameMeta {
+            id: FrameRef::new(st.file_index, num),
+            ts: Ts(ts),
+            link,
+            orig_len: origlen,
+            off: data as u32,
+            len: caplen,
+        });
+        pos = rec_end;
+        added += 1;
+    }
+    if added > 0 {
+        st.num = num;
+        st.info.frames = num;
+        st.info.snaplen_cut_frames = st.info.snaplen_cut_frames.saturating_add(cut);
+        st.info.ts_backwards = st.info.ts_backwards.saturating_add(backwards);
+        st.prev_ts = Some(Ts(prev));
+        st.info.first_ts = Some(Ts(st.info.first_ts.map_or(first, |f| f.0.min(first))));
+        st.info.last_ts = Some(Ts(st.info.last_ts.map_or(last, |l| l.0.max(last))));
+    }
+    (pos, added, unusual)
 }
 
 /// Decimal or binary units per second from if_tsresol (None when out of range).
