@@ -565,6 +565,19 @@ impl CaptureReader {
                 }
                 continue;
             }
+            // pcap-parser 0.17 subtracts 12 from a block's length after checking it only
+            // against the block type's own minimum, which is 4 for a Process Information
+            // Block: a length of 4..11 overflows (a panic where overflow checks are on,
+            // debug builds and the fuzz targets; found by the capture_reader target). The
+            // format's smallest block is 12 bytes, so a shorter one is damage, said here.
+            if let Some(len) = st
+                .ng
+                .then(|| short_ng_block(rdr.data(), st.ng_be))
+                .flatten()
+            {
+                self.damage(format!("damaged block (length {len}, under 12)"));
+                continue;
+            }
             let step = match rdr.next() {
                 Ok((off, block)) => match st.handle(block, batch) {
                     Handled::Frame => Step::Consume(off, true),
@@ -893,6 +906,17 @@ fn pcap_ts(sec: u32, frac: u32, ns: bool) -> Ts {
     Ts(i64::from(sec)
         .saturating_mul(1_000_000_000)
         .saturating_add(frac))
+}
+
+/// The length of the pcapng block at the start of `data` when it is under the format's
+/// minimum of 12 bytes (block type, length, trailing length). A section header is left to
+/// the parser: its byte order is its own, and the parser checks its minimum (28) first.
+fn short_ng_block(data: &[u8], be: bool) -> Option<u32> {
+    let block_type = u32_at(data, 0, false)?;
+    if block_type == 0x0A0D_0D0A {
+        return None;
+    }
+    u32_at(data, 4, be).filter(|&len| len < 12)
 }
 
 /// The complete, usual records of a plain pcap in `raw[pos..]`, up to `room` of them,
@@ -1965,6 +1989,33 @@ mod tests {
         let tr = r.info().truncated.clone().unwrap();
         assert_eq!(tr.after_frame, 1);
         assert!(tr.detail.contains("interface 3"), "{}", tr.detail);
+    }
+
+    #[test]
+    fn a_pcapng_block_shorter_than_12_bytes_is_damage() {
+        // A Process Information Block claiming 4..11 bytes made pcap-parser 0.17 subtract
+        // 12 from its length (a panic with overflow checks on: the capture_reader fuzz
+        // target's crash). Both byte orders, with frames before it.
+        for be in [false, true] {
+            for len in 4u32..12 {
+                let mut v = Vec::new();
+                shb(&mut v, be);
+                idb(&mut v, be, 1, 0, None, None);
+                epb(&mut v, be, 0, 1, &[1, 2, 3], 3, None);
+                let at = v.len();
+                w32(&mut v, 0x8000_0001, be);
+                w32(&mut v, len, be);
+                v.extend_from_slice(&[0; 24]);
+                for batch in [1, 7, 4096] {
+                    let mut r = open_bytes(&v);
+                    let (frames, _) = read_all_in(&mut r, batch);
+                    assert_eq!(frames.len(), 1, "be {be} len {len}");
+                    let tr = r.info().truncated.clone().expect("damage recorded");
+                    assert_eq!((tr.after_frame, tr.byte_offset), (1, at as u64));
+                    assert!(tr.detail.contains("under 12"), "{}", tr.detail);
+                }
+            }
+        }
     }
 
     #[test]
