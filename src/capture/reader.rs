@@ -982,12 +982,7 @@ fn scan_records<const BE: bool, const NANO: bool>(
             break;
         }
         let origlen = word([o0, o1, o2, o3]);
-        let (sec, frac) = (
-            i64::from(word([s0, s1, s2, s3])),
-            i64::from(word([f0, f1, f2, f3])),
-        );
-        // At most 2^32 * 10^9 + 2^32 * 10^3: far inside i64.
-        let ts = sec * 1_000_000_000 + if NANO { frac } else { frac * 1000 };
+        let ts = pcap_ts(word([s0, s1, s2, s3]), word([f0, f1, f2, f3]), NANO).0;
         num += 1;
         cut += u64::from(caplen < origlen);
         backwards += u64::from(ts < prev);

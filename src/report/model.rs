@@ -125,7 +125,13 @@ pub(crate) fn write_report<W: std::io::Write>(
         let sep = if first { "{\n  " } else { ",\n  " };
         write!(w, "{sep}\"{k}\": ").map_err(serde_json::Error::io)
     }
-    fn value<W: std::io::Write, T: Serialize>(w: &mut W, v: &T) -> serde_json::Result<()> {
+    fn field<W: std::io::Write, T: Serialize>(
+        w: &mut W,
+        first: bool,
+        k: &str,
+        v: &T,
+    ) -> serde_json::Result<()> {
+        key(w, first, k)?;
         serde_json::to_writer_pretty(Indent { w, pad: b"  " }, v)
     }
     fn array<W: std::io::Write>(
@@ -141,20 +147,15 @@ pub(crate) fn write_report<W: std::io::Write>(
         let end: &[u8] = if n == 0 { b"]" } else { b"\n  ]" };
         w.write_all(end).map_err(serde_json::Error::io)
     }
-    key(&mut w, true, "schema_version")?;
-    value(&mut w, &lean.schema_version)?;
-    key(&mut w, false, "capture")?;
-    value(&mut w, &lean.capture)?;
+    field(&mut w, true, "schema_version", &lean.schema_version)?;
+    field(&mut w, false, "capture", &lean.capture)?;
     key(&mut w, false, "calls")?;
     array(&mut w, |r| rows.calls(r))?;
-    key(&mut w, false, "registrations")?;
-    value(&mut w, &lean.registrations)?;
-    key(&mut w, false, "out_of_dialog")?;
-    value(&mut w, &lean.out_of_dialog)?;
+    field(&mut w, false, "registrations", &lean.registrations)?;
+    field(&mut w, false, "out_of_dialog", &lean.out_of_dialog)?;
     key(&mut w, false, "streams")?;
     array(&mut w, |r| rows.streams(r))?;
-    key(&mut w, false, "sip_stats")?;
-    value(&mut w, &lean.sip_stats)?;
+    field(&mut w, false, "sip_stats", &lean.sip_stats)?;
     key(&mut w, false, "findings")?;
     array(&mut w, |r| rows.findings(r))?;
     w.write_all(b"\n}").map_err(serde_json::Error::io)

@@ -187,12 +187,8 @@ impl RowSpill {
     /// Call rows back sorted by key (first frame, then Call-ID; equal keys in push order),
     /// read one at a time.
     pub fn calls_sorted(&mut self) -> io::Result<impl Iterator<Item = io::Result<CallOut>> + '_> {
-        self.prepare_read()?;
-        self.calls.sort_by(|a, b| a.0.cmp(&b.0));
-        Ok(read_rows(
-            self.w.get_ref(),
-            self.calls.iter().map(|(_, s)| *s),
-        ))
+        let (file, spans) = self.call_spans()?;
+        Ok(read_rows(file, spans))
     }
 
     /// Stream rows back sorted by discovery order (equal orders in push order), read one
@@ -200,31 +196,39 @@ impl RowSpill {
     pub fn streams_sorted(
         &mut self,
     ) -> io::Result<impl Iterator<Item = io::Result<StreamOut>> + '_> {
-        self.prepare_read()?;
-        self.streams.sort_by_key(|(o, _)| *o);
-        Ok(read_rows(
-            self.w.get_ref(),
-            self.streams.iter().map(|(_, s)| *s),
-        ))
+        let (file, spans) = self.stream_spans()?;
+        Ok(read_rows(file, spans))
     }
 
-    /// Call rows as stored (rendered), sorted as [`RowSpill::calls_sorted`] sorts them, each
-    /// handed to `f`.
+    /// Call rows as stored (rendered), in [`RowSpill::calls_sorted`]'s order, each handed
+    /// to `f`.
     pub fn each_call_rendered(&mut self, f: impl FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        self.prepare_read()?;
-        self.calls.sort_by(|a, b| a.0.cmp(&b.0));
-        each_raw(self.w.get_ref(), self.calls.iter().map(|(_, s)| *s), f)
+        let (file, spans) = self.call_spans()?;
+        each_raw(file, spans, f)
     }
 
-    /// Stream rows as stored (rendered), sorted as [`RowSpill::streams_sorted`] sorts
-    /// them, each handed to `f`.
+    /// Stream rows as stored (rendered), in [`RowSpill::streams_sorted`]'s order, each
+    /// handed to `f`.
     pub fn each_stream_rendered(
         &mut self,
         f: impl FnMut(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
+        let (file, spans) = self.stream_spans()?;
+        each_raw(file, spans, f)
+    }
+
+    /// The file, ready to read, and the call rows' spans in report order.
+    fn call_spans(&mut self) -> io::Result<(&File, impl Iterator<Item = Span> + '_)> {
+        self.prepare_read()?;
+        self.calls.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok((self.w.get_ref(), self.calls.iter().map(|(_, s)| *s)))
+    }
+
+    /// The file, ready to read, and the stream rows' spans in report order.
+    fn stream_spans(&mut self) -> io::Result<(&File, impl Iterator<Item = Span> + '_)> {
         self.prepare_read()?;
         self.streams.sort_by_key(|(o, _)| *o);
-        each_raw(self.w.get_ref(), self.streams.iter().map(|(_, s)| *s), f)
+        Ok((self.w.get_ref(), self.streams.iter().map(|(_, s)| *s)))
     }
 
     /// Append one row; its span excludes the newline that follows it.

@@ -299,7 +299,12 @@ impl StreamStats {
 
     /// Account one packet of the stream, in capture order.
     pub fn update(&mut self, frame: FrameRef, arrival: Ts, hdr: &RtpHeader) {
-        // Per-stream extension relative to the last in-order timestamp (see module doc).
+        let ext_ts = self.own_ext_ts(hdr.timestamp);
+        self.update_with_ext_ts(frame, arrival, hdr, ext_ts);
+    }
+
+    /// `raw` extended per stream, relative to the last in-order timestamp (see module doc).
+    fn own_ext_ts(&self, raw: u32) -> u64 {
         let mut ext = ExtendedTimestamp {
             prev: if self.packets == 0 {
                 1 << 32
@@ -307,8 +312,7 @@ impl StreamStats {
                 self.seq_timestamp
             },
         };
-        let ext_ts = ext.extend(hdr.timestamp);
-        self.update_with_ext_ts(frame, arrival, hdr, ext_ts);
+        ext.extend(raw)
     }
 
     /// [`StreamStats::update`] with an extended timestamp computed by the caller (e.g. one
@@ -990,14 +994,7 @@ mod tests {
 
     /// [`StreamStats::update`] without the steady-state shortcut.
     fn update_general_only(s: &mut StreamStats, frame: FrameRef, arrival: Ts, hdr: &RtpHeader) {
-        let mut ext = ExtendedTimestamp {
-            prev: if s.packets == 0 {
-                1 << 32
-            } else {
-                s.seq_timestamp
-            },
-        };
-        let ext_ts = ext.extend(hdr.timestamp);
+        let ext_ts = s.own_ext_ts(hdr.timestamp);
         s.update_general(frame, arrival, hdr, ext_ts);
     }
 
