@@ -8,9 +8,11 @@
 //! [`write_json_deferred`](super::write_json_deferred) writes from the whole model
 //! (`tests/streaming.rs`).
 //!
-//! Row indices that only the whole capture knows are put in at the end: a call row lists
-//! its streams by their place in the report's stream list, which depends on every stream
-//! of the capture; the spill holds each stream's discovery order instead.
+//! Row indices that only the whole capture knows: a call row lists its streams by their
+//! place in the report's stream list, which depends on every stream of the capture; the
+//! spill holds each stream's discovery order instead. Every stream reaches the report,
+//! so the orders are the places and the rendered rows are copied as they are; were an
+//! order ever missing, the call rows would be parsed and their lists mapped at the end.
 
 use super::model::{CallOut, RowSource, Rows, build_lean, call_out, stream_out, write_report};
 use super::spill::RowSpill;
