@@ -121,6 +121,46 @@ fn broken_pipe_is_not_an_error() {
     assert!(!err.contains("panicked"), "{err}");
 }
 
+/// `-o` naming a file that cannot be created fails before any input is read: the capture
+/// here is stdin, kept open and empty, so a run that read it first would never finish.
+#[test]
+fn an_unwritable_output_fails_before_the_capture_is_read() {
+    let bad = std::env::temp_dir()
+        .join(format!("sipscope-no-dir-{}", std::process::id()))
+        .join("report.out");
+    for format in ["json", "text"] {
+        let mut child = bin()
+            .args(["analyze", "--format", format, "-o"])
+            .arg(&bad)
+            .arg("-")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _stdin = child.stdin.take();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break Some(s);
+            }
+            if start.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut err = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        let _ = child.wait();
+        let status = status.unwrap_or_else(|| panic!("{format}: still reading stdin after 20 s"));
+        assert_eq!(status.code(), Some(2), "{format}: {err}");
+        assert!(err.contains("report.out"), "{format}: {err}");
+    }
+}
+
 #[test]
 fn stdin_is_read_with_dash() {
     let data = std::fs::read(fixture("normal-call.pcap")).unwrap();
