@@ -21,10 +21,11 @@ BIN=target/release/sipscope
 # name calls concurrency duration(s) [phones]: ~100 packets/s per call (G.711 20 ms both
 # ways). Without phones every call comes from a new phone (new addresses); the -p300
 # captures draw their calls from 300 phones, as a gateway serves a fixed population.
-SIZES=("1M 200 100 50" "2M 400 100 50" "5M 1000 100 50" "10M 2000 100 50" "10M-c500 2000 500 50" "5M-p300 1000 100 50 300" "10M-p300 2000 100 50 300")
-[ -n "${QUICK:-}" ] && SIZES=("1M 200 100 50" "2M 400 100 50")
+# 1M-w8k is the 1M capture copied in 8 KiB writes before every round (see settle).
+SIZES=("1M 200 100 50" "1M-w8k 200 100 50" "2M 400 100 50" "5M 1000 100 50" "10M 2000 100 50" "10M-c500 2000 500 50" "5M-p300 1000 100 50 300" "10M-p300 2000 100 50 300")
+[ -n "${QUICK:-}" ] && SIZES=("1M 200 100 50" "1M-w8k 200 100 50" "2M 400 100 50")
 # tshark on 1, 2 and 5 M packets (20 s a run on 5 M); sip-doctor, twice as slow, on 1 and 2 M.
-TSHARK_ON="1M 2M 5M"
+TSHARK_ON="1M 1M-w8k 2M 5M"
 SD_ON="1M 2M"
 
 measure() { # cmd... → prints "wall_s rss_kb"
@@ -41,11 +42,33 @@ measure() { # cmd... → prints "wall_s rss_kb"
 }
 
 
+# Put a capture into a known page-cache state before timing it. How the kernel holds a
+# cached file decides what reading it costs: read back from disk (readahead) or written in
+# large pieces, it sits in large folios and `read` copies the 206 MB 1M file in ~0.01 s of
+# system time; written in small pieces, or partly reclaimed and faulted back in over
+# hours (DAMON's proactive reclaim runs on this VM), in 4 KiB pages, and the same copy
+# takes 0.04-0.05 s. That is a quarter of sipscope's CPU time, so an unsettled file makes
+# the same binary slower from one hour to the next (8 % in wall time on the 1M file, in
+# interleaved runs), and tshark, whose reading is 1 % of its time, not at all. Every capture is therefore synced, dropped
+# from the cache and read once, as a first read from disk leaves it; 1M-w8k is instead
+# rewritten in 8 KiB pieces, as `tcpdump -w` writes through stdio, and timed while cached
+# that way: the costly case, measured rather than avoided.
+settle() { # name file
+  if [ "$1" = 1M-w8k ]; then
+    dd if="$DATA/bench-1M.pcap" of="$2" bs=8k status=none
+  else
+    sync "$2"
+    dd if="$2" iflag=nocache count=0 status=none
+    cat "$2" >/dev/null
+  fi
+}
+
 results=$(mktemp) # one line per run: tool name packets bytes calls concurrency wall rss
 declare -A META
 for s in "${SIZES[@]}"; do
   read -r name calls conc dur phones <<<"$s"
   f="$DATA/bench-$name.pcap"
+  [ "$name" = 1M-w8k ] && settle "$name" "$f"
   [ -f "$f" ] || "$BIN" synth bench -o "$f" --calls "$calls" --concurrency "$conc" --duration "$dur" --callers "${phones:-0}" --seed 1 2>/dev/null
   pkts=$(capinfos -c -M "$f" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}' || true)
   [ -n "$pkts" ] || pkts=$("$BIN" analyze -q --format json "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["frames"])')
@@ -61,10 +84,9 @@ for _ in $(seq "$RUNS"); do
   for s in "${SIZES[@]}"; do
     read -r name _ <<<"$s"
     f="$DATA/bench-$name.pcap"
-    # Re-read the file just before timing it: the kernel's proactive reclaim (DAMON on
-    # this VM) evicts a 2 GB capture that sat idle for a few minutes, and the targets are
-    # for a warm page cache, not for the disk.
-    cat "$f" >/dev/null
+    # Settled just before timing it: the targets are for a warm page cache, and the
+    # reclaimer evicts a capture that sat idle for a few minutes.
+    settle "$name" "$f"
     for mode in default 1; do
       args=(analyze -q --format json -o /dev/null "$f"); [ "$mode" = 1 ] && args+=(--threads 1)
       read -r w r < <(measure "$BIN" "${args[@]}")
