@@ -3,7 +3,7 @@
 # time sipscope (default threads and --threads 1) and tshark on them, and write the
 # results to docs/performance.md. Medians of RUNS runs; peak RSS from /usr/bin/time -v.
 #
-#   benches/run.sh            # full run (1, 2, 5, 10 M packets; tshark on 1, 2 and 5 M)
+#   benches/run.sh            # full run (1, 2, 5, 10 M packets, 1 M in 4 KiB pages; tshark on 1, 2 and 5 M)
 #   QUICK=1 benches/run.sh    # 1 and 2 M packets only
 #
 # Needs: a Rust toolchain, /usr/bin/time (package `time`), tshark (package `tshark`).
