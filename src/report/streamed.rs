@@ -266,3 +266,62 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fallback of `Spilled::calls`: when the streams' discovery orders are not
+    /// 0..n, each call row's stream list is mapped from orders to places. No capture
+    /// reaches it (every stream is reported), so the spill is filled here by hand with
+    /// sparse orders (10, 13, ...) and the report must still equal the whole model's.
+    #[test]
+    fn sparse_stream_orders_are_mapped_to_report_places() {
+        let path = format!("{}/fixtures/normal-call.pcap", env!("CARGO_MANIFEST_DIR"));
+        let a = crate::engine::analyze_paths(&[path], &Config::default(), None).unwrap();
+        assert!(
+            a.streams.len() >= 2,
+            "the fixture has a call with two streams"
+        );
+        let sparse = |o: u64| 10 + 3 * o;
+        let t0 = a.capture.first_ts.unwrap_or_default();
+        let mut spill = RowSpill::new().unwrap();
+        for c in &a.calls {
+            let mut row = call_out(t0, c);
+            row.streams = row
+                .streams
+                .iter()
+                .map(|&i| sparse(a.streams[i].order) as usize)
+                .collect();
+            spill
+                .push_call((c.sip.first_frame, c.sip.call_id.clone()), &row)
+                .unwrap();
+        }
+        let mut orders = Vec::new();
+        for s in &a.streams {
+            orders.push(sparse(s.order));
+            spill
+                .push_stream(sparse(s.order), &stream_out(&a, t0, s))
+                .unwrap();
+        }
+        orders.sort_unstable();
+        let whole = serde_json::to_vec_pretty(&super::super::build(&a, Vec::new(), true)).unwrap();
+        let mut run = StreamedRun {
+            model: a,
+            spill,
+            orders,
+            rest: Vec::new(),
+            worst: None,
+        };
+        let mut out = Vec::new();
+        run.write_json(&mut out, true).unwrap();
+        let calls = |j: &[u8]| -> serde_json::Value {
+            serde_json::from_slice::<serde_json::Value>(j).unwrap()["calls"].clone()
+        };
+        assert_eq!(calls(&out)[0]["streams"], calls(&whole)[0]["streams"]);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(whole).unwrap()
+        );
+    }
+}
