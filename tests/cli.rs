@@ -161,6 +161,37 @@ fn an_unwritable_output_fails_before_the_capture_is_read() {
     }
 }
 
+/// `-o` naming one of the input captures (here through a hard link) is refused before
+/// anything is opened for writing: the capture is left as it was.
+#[test]
+fn the_output_may_not_be_an_input_capture() {
+    let dir = std::env::temp_dir().join(format!("sipscope-cli-same-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = dir.join("call.pcap");
+    let link = dir.join("link.pcap");
+    let bytes = std::fs::read(fixture("normal-call.pcap")).unwrap();
+    std::fs::write(&cap, &bytes).unwrap();
+    let _ = std::fs::remove_file(&link);
+    std::fs::hard_link(&cap, &link).unwrap();
+    for (format, out) in [("json", &cap), ("text", &link)] {
+        let o = bin()
+            .args(["analyze", "--format", format, "-o"])
+            .arg(out)
+            .arg(&cap)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{format}: {err}");
+        assert!(err.contains("refusing to overwrite"), "{format}: {err}");
+        assert_eq!(
+            std::fs::read(&cap).unwrap(),
+            bytes,
+            "{format}: the capture changed"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn stdin_is_read_with_dash() {
     let data = std::fs::read(fixture("normal-call.pcap")).unwrap();

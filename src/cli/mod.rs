@@ -8,7 +8,7 @@ use crate::report;
 use crate::rules::{self, Selection, Severity, Thresholds};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
 #[derive(Parser, Debug)]
@@ -73,7 +73,8 @@ pub struct CommonArgs {
     #[arg(long, short = 'f', value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Write the report to this file instead of stdout (created or truncated before the
-    /// capture is read, so a path that cannot be written fails at once).
+    /// capture is read, so a path that cannot be written fails at once; one of the
+    /// captures is refused).
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Worker threads (0 = one per core; 1 = read, decode and analyse on one thread).
@@ -225,6 +226,17 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Analyze(a) => {
+            // The output is created before the captures are read: naming one of them
+            // would empty it before the analysis could see a byte.
+            if let Some(o) = &a.common.output
+                && let Some(c) = a.captures.iter().find(|c| same_file(Path::new(c), o))
+            {
+                eprintln!(
+                    "sipscope: error: -o {} is the capture {c}: refusing to overwrite it",
+                    o.display()
+                );
+                return Ok(2);
+            }
             if a.vantage {
                 if a.captures.len() != 2 {
                     eprintln!(
@@ -408,6 +420,26 @@ fn with_progress<T>(a: &CommonArgs, run: impl FnOnce(&Progress) -> T) -> T {
         }
         r
     })
+}
+
+/// Do `a` and `b` name the same existing file (hard links and other spellings included)?
+fn same_file(a: &Path, b: &Path) -> bool {
+    let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        x.dev() == y.dev() && x.ino() == y.ino()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (x, y);
+        matches!(
+            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
+            (Ok(p), Ok(q)) if p == q
+        )
+    }
 }
 
 /// The output: the `-o` file, else stdout, buffered. The buffer holds a few report rows
