@@ -8,7 +8,7 @@ use crate::report;
 use crate::rules::{self, Selection, Severity, Thresholds};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
 #[derive(Parser, Debug)]
@@ -229,7 +229,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             // The output is created before the captures are read: naming one of them
             // would empty it before the analysis could see a byte.
             if let Some(o) = &a.common.output
-                && let Some(c) = a.captures.iter().find(|c| same_file(Path::new(c), o))
+                && let Some(c) = a
+                    .captures
+                    .iter()
+                    .find(|c| same_file::is_same_file(c, o).unwrap_or(false))
             {
                 eprintln!(
                     "sipscope: error: -o {} is the capture {c}: refusing to overwrite it",
@@ -420,26 +423,6 @@ fn with_progress<T>(a: &CommonArgs, run: impl FnOnce(&Progress) -> T) -> T {
         }
         r
     })
-}
-
-/// Do `a` and `b` name the same existing file (hard links and other spellings included)?
-fn same_file(a: &Path, b: &Path) -> bool {
-    let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
-        return false;
-    };
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        x.dev() == y.dev() && x.ino() == y.ino()
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (x, y);
-        matches!(
-            (std::fs::canonicalize(a), std::fs::canonicalize(b)),
-            (Ok(p), Ok(q)) if p == q
-        )
-    }
 }
 
 /// The output: the `-o` file, else stdout, buffered. The buffer holds a few report rows
