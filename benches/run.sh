@@ -5,6 +5,7 @@
 #
 #   benches/run.sh            # full run (1, 2, 5, 10 M packets, 1 M in 4 KiB pages; tshark on 1, 2 and 5 M)
 #   QUICK=1 benches/run.sh    # 1 and 2 M packets only
+#   SMOKE=1 benches/run.sh    # a few thousand packets, one run: proves the script works (CI)
 #
 # Needs: a Rust toolchain, /usr/bin/time (package `time`), tshark (package `tshark`).
 # Optional: sip-doctor (PyPI; `python3 -m venv v && v/bin/pip install sip-doctor`), found on
@@ -21,12 +22,19 @@ BIN=target/release/sipscope
 # name calls concurrency duration(s) [phones]: ~100 packets/s per call (G.711 20 ms both
 # ways). Without phones every call comes from a new phone (new addresses); the -p300
 # captures draw their calls from 300 phones, as a gateway serves a fixed population.
-# 1M-w8k is the 1M capture copied in 8 KiB writes before every round (see settle).
+# NAME-w8k is the NAME capture copied in 8 KiB writes before every round (see settle).
 SIZES=("1M 200 100 50" "1M-w8k 200 100 50" "2M 400 100 50" "5M 1000 100 50" "10M 2000 100 50" "10M-c500 2000 500 50" "5M-p300 1000 100 50 300" "10M-p300 2000 100 50 300")
 [ -n "${QUICK:-}" ] && SIZES=("1M 200 100 50" "1M-w8k 200 100 50" "2M 400 100 50")
 # tshark on 1, 2 and 5 M packets (20 s a run on 5 M); sip-doctor, twice as slow, on 1 and 2 M.
 TSHARK_ON="1M 1M-w8k 2M 5M"
 SD_ON="1M 2M"
+# The smoke run (.ci/run): every step of the script on two small captures and their
+# doubling, so a change that breaks the script fails CI instead of the next benchmark.
+if [ -n "${SMOKE:-}" ]; then
+  SIZES=("s 10 5 20" "s-w8k 10 5 20" "s2 20 5 20")
+  TSHARK_ON="s s-w8k s2"
+  SD_ON="s"
+fi
 
 measure() { # cmd... → prints "wall_s rss_kb"
   # Wall time from the shell's microsecond clock (time -v prints only 10 ms steps, too
@@ -54,8 +62,8 @@ measure() { # cmd... → prints "wall_s rss_kb"
 # rewritten in 8 KiB pieces, as `tcpdump -w` writes through stdio, and timed while cached
 # that way: the costly case, measured rather than avoided.
 settle() { # name file
-  if [ "$1" = 1M-w8k ]; then
-    dd if="$DATA/bench-1M.pcap" of="$2" bs=8k status=none
+  if [[ "$1" == *-w8k ]]; then
+    dd if="$DATA/bench-${1%-w8k}.pcap" of="$2" bs=8k status=none
   else
     sync "$2"
     dd if="$2" iflag=nocache count=0 status=none
@@ -68,7 +76,7 @@ declare -A META
 for s in "${SIZES[@]}"; do
   read -r name calls conc dur phones <<<"$s"
   f="$DATA/bench-$name.pcap"
-  [ "$name" = 1M-w8k ] && settle "$name" "$f"
+  [[ "$name" == *-w8k ]] && settle "$name" "$f"
   [ -f "$f" ] || "$BIN" synth bench -o "$f" --calls "$calls" --concurrency "$conc" --duration "$dur" --callers "${phones:-0}" --seed 1 2>/dev/null
   pkts=$(capinfos -c -M "$f" 2>/dev/null | awk -F: '/Number of packets/ {gsub(/ /,"",$2); print $2}' || true)
   [ -n "$pkts" ] || pkts=$("$BIN" analyze -q --format json "$f" | python3 -c 'import json,sys; print(json.load(sys.stdin)["capture"]["frames"])')
@@ -156,7 +164,7 @@ for tool,name,pkts,b,calls,conc,w,rss in rows:
     lines.append(f"| {label} | {name} | {pkts:,} | {calls} ({conc}) | {mb:.0f} | {w:.3f} | {pkts/w/1e6:.2f} M | {mb/w:.0f} | {rss:.1f} | {ratio} | {ratio2} |")
 # Peak RSS when the capture doubles at the same concurrency (the flat-memory target).
 rss_of = {(r[0], r[1]): int(r[7]) / 1024 for r in rows}
-pairs = [(a, b) for a, b in (('5M', '10M'), ('5M-p300', '10M-p300')) if a in names and b in names]
+pairs = [(a, b) for a, b in (('5M', '10M'), ('5M-p300', '10M-p300'), ('s', 's2')) if a in names and b in names]
 if pairs:
     lines.append('')
     lines.append('Doubling the capture at the same concurrency (peak RSS, medians):')
