@@ -3,7 +3,7 @@
 # time sipscope (default threads and --threads 1) and tshark on them, and write the
 # results to docs/performance.md. Medians of RUNS runs; peak RSS from /usr/bin/time -v.
 #
-#   benches/run.sh            # full run (1, 2, 5, 10 M packets, 1 M in 4 KiB pages; tshark on 1, 2 and 5 M)
+#   benches/run.sh            # full run (1, 2, 5, 10 M packets, 1 M in 4 KiB pages; tshark on each)
 #   QUICK=1 benches/run.sh    # 1 and 2 M packets only
 #   SMOKE=1 benches/run.sh    # a few thousand packets, one run: proves the script works (CI)
 #
@@ -25,8 +25,8 @@ BIN=target/release/sipscope
 # NAME-w8k is the NAME capture copied in 8 KiB writes before every round (see settle).
 SIZES=("1M 200 100 50" "1M-w8k 200 100 50" "2M 400 100 50" "5M 1000 100 50" "10M 2000 100 50" "10M-c500 2000 500 50" "5M-p300 1000 100 50 300" "10M-p300 2000 100 50 300")
 [ -n "${QUICK:-}" ] && SIZES=("1M 200 100 50" "1M-w8k 200 100 50" "2M 400 100 50")
-# tshark on 1, 2 and 5 M packets (20 s a run on 5 M); sip-doctor, twice as slow, on 1 and 2 M.
-TSHARK_ON="1M 1M-w8k 2M 5M"
+# tshark on 1, 2, 5 and 10 M packets (about 1 min a run on 10 M); sip-doctor, twice as slow, on 1 and 2 M.
+TSHARK_ON="1M 1M-w8k 2M 5M 10M"
 SD_ON="1M 2M"
 # The smoke run (.ci/run): every step of the script on two small captures and their
 # doubling, so a change that breaks the script fails CI instead of the next benchmark.
